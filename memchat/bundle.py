@@ -1,0 +1,167 @@
+"""Model bundles: one folder (or a .tar.gz of it) holding all that is needed to answer.
+
+    <bundle>/metadata.json      memchat version, configs, vocabulary, entities, candidates, figures
+    <bundle>/model.safetensors  the weights (never pickle)
+
+Writes are atomic: the folder is written under a temporary name and renamed when complete.
+Loading checks the format, the version and every tensor's shape, and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from memchat import __version__
+from memchat.errors import MemchatError
+from memchat.featurize import EntityTable, Featurizer, Vocabulary
+from memchat.model import MemN2N, MemN2NConfig
+
+FORMAT = "memchat-bundle"
+FORMAT_VERSION = 1  # bump when a bundle written now could not be read by older code
+METADATA = "metadata.json"
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class Bundle:
+    model: MemN2N
+    featurizer: Featurizer
+    metadata: dict
+    path: Path
+
+
+def save_bundle(path: str | Path, model: MemN2N, featurizer: Featurizer, extra: dict) -> Path:
+    """Write a bundle folder at ``path`` (which must not exist yet); return its path."""
+    path = Path(path)
+    if path.exists():
+        raise MemchatError(f"{path}: already exists; choose another --out or remove it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "memchat_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": model.config.to_dict(),
+        "vocabulary": featurizer.vocab.words,
+        "entity_types": featurizer.entities.types,
+        "entities": featurizer.entities.entities,
+        "candidates": featurizer.candidates,
+        **extra,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        (tmp / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=1) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load a bundle folder or .tar.gz, checking it thoroughly."""
+    path = Path(path)
+    if not path.exists():
+        raise MemchatError(f"{path}: no such bundle")
+    if path.is_file():
+        if not tarfile.is_tarfile(path):
+            raise MemchatError(f"{path}: not a memchat bundle (expected a folder or a .tar.gz)")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = _extract(path, Path(tmp))
+            bundle = _load_folder(folder, shown=path)
+        bundle.path = path
+        return bundle
+    return _load_folder(path, shown=path)
+
+
+def _extract(archive: Path, into: Path) -> Path:
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise MemchatError(f"{archive}: damaged archive ({e})") from None
+    found = [p.parent for p in into.rglob(METADATA)]
+    if not found:
+        raise MemchatError(f"{archive}: not a memchat bundle (no {METADATA} inside)")
+    if len(found) > 1:
+        raise MemchatError(f"{archive}: expected one bundle inside, found {len(found)}")
+    return found[0]
+
+
+def _load_folder(folder: Path, shown: Path) -> Bundle:
+    meta_path = folder / METADATA
+    if not meta_path.is_file():
+        raise MemchatError(f"{shown}: not a memchat bundle (no {METADATA})")
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MemchatError(f"{shown}/{METADATA}: damaged ({e})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise MemchatError(f"{shown}: not a memchat bundle ({METADATA} has no format '{FORMAT}')")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise MemchatError(
+            f"{shown}: made by memchat {metadata.get('memchat_version', '?')} in bundle format "
+            f"{version}; this memchat {__version__} reads format {FORMAT_VERSION} and older: upgrade memchat"
+        )
+    kinds = {"config": dict, "vocabulary": list, "entity_types": list, "entities": dict, "candidates": list}
+    for key, kind in kinds.items():
+        if not isinstance(metadata.get(key), kind):
+            raise MemchatError(f"{shown}/{METADATA}: field '{key}' is missing or not a {kind.__name__}")
+    try:
+        config = MemN2NConfig(**metadata["config"])
+    except TypeError as e:
+        raise MemchatError(f"{shown}/{METADATA}: field 'config' does not fit this memchat ({e})") from None
+    vocab = Vocabulary(metadata["vocabulary"][1:])
+    entities = EntityTable(metadata["entity_types"], metadata["entities"])
+    if len(vocab) != config.vocab_size or len(entities.types) != config.num_entity_types:
+        raise MemchatError(f"{shown}/{METADATA}: vocabulary or entity types do not match the config")
+    featurizer = Featurizer(vocab, entities, metadata["candidates"])
+
+    weights_path = folder / WEIGHTS
+    if not weights_path.is_file():
+        raise MemchatError(f"{shown}: {WEIGHTS} is missing")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise MemchatError(f"{shown}/{WEIGHTS}: damaged ({e})") from None
+    model = MemN2N(config)
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in tensors:
+            raise MemchatError(f"{shown}/{WEIGHTS}: tensor '{name}' is missing")
+        if tensors[name].shape != tensor.shape:
+            raise MemchatError(
+                f"{shown}/{WEIGHTS}: tensor '{name}' has shape {tuple(tensors[name].shape)}, "
+                f"expected {tuple(tensor.shape)}"
+            )
+    unexpected = sorted(set(tensors) - set(expected))
+    if unexpected:
+        raise MemchatError(f"{shown}/{WEIGHTS}: unexpected tensor '{unexpected[0]}'")
+    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
+    model.set_candidates(featurizer.cand_words)
+    model.eval()
+    return Bundle(model=model, featurizer=featurizer, metadata=metadata, path=shown)
+
+
+def pack_bundle(folder: str | Path, archive: str | Path) -> Path:
+    """Write ``folder`` as a .tar.gz at ``archive`` (atomically)."""
+    folder, archive = Path(folder), Path(archive)
+    tmp = archive.with_name(f".{archive.name}.tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(folder, arcname=folder.name)
+    os.replace(tmp, archive)
+    return archive

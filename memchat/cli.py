@@ -1,0 +1,194 @@
+"""The ``memchat`` command line. Heavy imports (torch) happen inside the commands, not at start-up."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from memchat import __version__
+from memchat.errors import MemchatError
+
+
+class _Group(click.Group):
+    """Turns memchat's own errors into one line on stderr and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MemchatError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="memchat")
+def cli() -> None:
+    """memchat: a response-selection bot built on an End-to-End Memory Network."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--task", type=click.IntRange(1), help="Use the files of task N in PATH, and its defaults.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models"), show_default=True,
+              help="Folder the bundle is written into.")
+@click.option("--name", help="Bundle name  [default: task<N>-<date>-<time>]")
+@click.option("--epochs", type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner).")
+@click.option("--hops", type=click.IntRange(1, 10), help="Memory hops.")
+@click.option("--dim", type=click.IntRange(2, 4096), help="Embedding size.")
+@click.option("--memory", type=click.IntRange(1), help="Memory window: the most recent utterances attended over.")
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), help="Adam learning rate.")
+@click.option("--batch", "batch_dialogs", type=click.IntRange(1), help="Dialogues per batch.")
+@click.option("--patience", type=click.IntRange(1), help="Stop after this many epochs without a better dev score.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed repeats a run.")
+@click.option("--no-match", is_flag=True, help="Leave out the match-type features (paper §4.4).")
+def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, no_match: bool, **given) -> None:
+    """Train a model on the dialogues in PATH (a folder or a -trn.txt file) and write a bundle.
+
+    In a folder, *-trn.txt files train, *-dev.txt files pick the best epoch, *candidates*.txt
+    holds the replies to choose from and *kb*.txt the knowledge base. The last line printed is
+    the bundle's path.
+    """
+    import torch
+
+    from memchat.bundle import save_bundle
+    from memchat.dialogs import read_candidates, read_dialogs, read_kb
+    from memchat.featurize import Featurizer
+    from memchat.model import MemN2N, MemN2NConfig
+    from memchat.progress import EpochProgress
+    from memchat.taskfiles import find_task_files
+    from memchat.train import TASK_DEFAULTS, TrainConfig
+    from memchat.train import train as run_training
+
+    files = find_task_files(path, task)
+    settings = dict(TASK_DEFAULTS.get(files.task, TASK_DEFAULTS[None]))
+    settings.update({k: v for k, v in given.items() if v is not None})
+    train_dialogs = [d for p in files.train for d in read_dialogs(p)]
+    dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
+    candidates = read_candidates(files.candidates) if files.candidates else None
+    facts = [f for p in files.kb for f in read_kb(p)]
+    featurizer = Featurizer.from_training(train_dialogs, candidates, facts)
+    train_enc, dev_enc = featurizer.encode(train_dialogs), featurizer.encode(dev_dialogs) if dev_dialogs else None
+
+    model_fields = set(MemN2NConfig.__dataclass_fields__)
+    config = MemN2NConfig(
+        vocab_size=len(featurizer.vocab),
+        num_entity_types=len(featurizer.entities.types),
+        match=not no_match,
+        **{k: v for k, v in settings.items() if k in model_fields},
+    )
+    train_cfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+    torch.manual_seed(seed)
+    model = MemN2N(config)
+    model.set_candidates(featurizer.cand_words)
+
+    click.echo(
+        f"training on {train_enc.num_examples} replies in {train_enc.num_dialogs} dialogues"
+        f" ({', '.join(p.name for p in files.train)}); dev: "
+        + (f"{dev_enc.num_examples} replies ({', '.join(p.name for p in files.dev)})" if dev_enc else "none")
+        + f"; {len(featurizer.candidates)} candidates, {len(featurizer.vocab)} words, "
+        f"{len(featurizer.entities)} entities",
+        err=True,
+    )
+    progress = EpochProgress(train_enc.num_dialogs, train_cfg.epochs)
+    with progress:
+        result = run_training(model, featurizer, train_enc, dev_enc, train_cfg,
+                              on_batch=progress.batch, on_epoch=progress.epoch)
+
+    if not name:
+        prefix = f"task{files.task}" if files.task is not None else "model"
+        name = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
+    extra = {
+        "train_config": train_cfg.to_dict(),
+        "data": {
+            "train": [str(p) for p in files.train],
+            "dev": [str(p) for p in files.dev],
+            "candidates": str(files.candidates) if files.candidates else None,
+            "kb": [str(p) for p in files.kb],
+            "task": files.task,
+        },
+        "training": {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.epochs),
+            "seconds": round(result.seconds, 2),
+            "dev": result.best_dev.to_dict() if result.best_dev else None,
+            "history": [
+                {"epoch": r.epoch, "loss": round(r.loss, 5), "seconds": round(r.seconds, 3),
+                 "dev_per_response": r.dev.per_response if r.dev else None}
+                for r in result.epochs
+            ],
+        },
+    }
+    bundle = save_bundle(out / name, model, featurizer, extra)
+    if result.best_dev:
+        click.echo(
+            f"best epoch {result.best_epoch}: dev per-response {result.best_dev.per_response:.4f}, "
+            f"per-dialog {result.best_dev.per_dialog:.4f}; {result.seconds:.1f} s",
+            err=True,
+        )
+    click.echo(str(bundle))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--errors", "show_errors", type=click.IntRange(0), default=0,
+              help="Show N mispredicted replies with their context.")
+def evaluate(model: Path, files: tuple[Path, ...], as_json: bool, show_errors: int) -> None:
+    """Score MODEL (a bundle) on dialogue FILES: per-response and per-dialogue accuracy."""
+    import torch
+
+    from memchat.bundle import load_bundle
+    from memchat.dialogs import read_dialogs
+    from memchat.evaluate import predict, score
+
+    bundle = load_bundle(model)
+    feat = bundle.featurizer
+    per_file, all_right, all_dialog_right, mistakes = [], 0, 0, []
+    n_resp = n_dial = 0
+    for path in files:
+        dialogs = read_dialogs(path)
+        enc = feat.encode(dialogs)
+        pred = predict(bundle.model, feat, enc)
+        s = score(pred, enc)
+        per_file.append({"file": str(path), **s.to_dict()})
+        all_right += round(s.per_response * s.responses)
+        all_dialog_right += round(s.per_dialog * s.dialogs)
+        n_resp += s.responses
+        n_dial += s.dialogs
+        wrong = torch.nonzero(pred != enc.ex_gold).squeeze(1).tolist()
+        for x in wrong[: max(show_errors - len(mistakes), 0)]:
+            d = dialogs[int(enc.ex_dialog[x])]
+            q = int(enc.ex_qpos[x])
+            mistakes.append((path, d, q, int(pred[x])))
+    totals = {
+        "per_response": all_right / n_resp if n_resp else 0.0,
+        "per_dialog": all_dialog_right / n_dial if n_dial else 0.0,
+        "responses": n_resp,
+        "dialogs": n_dial,
+        "files": per_file,
+    }
+    if as_json:
+        click.echo(json.dumps(totals))
+    else:
+        for f in per_file if len(per_file) > 1 else []:
+            click.echo(f"{f['file']}: per-response {f['per_response']:.4f}, per-dialog {f['per_dialog']:.4f}")
+        click.echo(
+            f"per-response accuracy {totals['per_response']:.4f} ({n_resp} replies), "
+            f"per-dialog accuracy {totals['per_dialog']:.4f} ({n_dial} dialogues)"
+        )
+    out = sys.stderr if as_json else sys.stdout
+    for path, d, q, p in mistakes:
+        gold = d.turns[q + 1]
+        click.echo(f"\n{path}:{gold.line}", file=out)
+        for t in d.turns[max(0, q - 5) : q + 1]:
+            click.echo(f"  {t.speaker:>4}: {t.text}", file=out)
+        click.echo(f"  gold      {gold.text}", file=out)
+        click.echo(f"  predicted {feat.candidates[p]}", file=out)
+
+
+def main() -> None:
+    cli(prog_name="memchat")

@@ -1,0 +1,255 @@
+"""Turning dialogues into the tensors the memory network reads (Bordes et al. 2017, Appendix A, §4.4).
+
+Each memory slot is one earlier utterance -- a user turn, a bot turn (api calls included) or a
+knowledge-base result -- as a bag of words; the model adds a speaker feature and a time feature
+(how many slots ago it was said) to each slot. The query is the user's latest utterance.
+
+Match-type features (§4.4): the knowledge base says which words are entities of which type
+(cuisine, location, price, party size, rating, phone, address; whatever ``R_*`` relations the
+file has). For each example we record which entities occur in the dialogue so far; the model gives
+a candidate one extra "match" word per type for each of its entities seen there. Entities are
+matched by their text, so a cuisine never seen in training still matches by type when the
+knowledge base knows it, although its word has no embedding.
+
+The vocabulary comes from the training dialogues only; unknown words drop out of the bags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from memchat.dialogs import BOT, KB, USER, Dialog, KBFact, parse_kb_result
+
+PAD = "<pad>"
+SPEAKERS = (USER, BOT, KB)
+
+_TOKEN = re.compile(r"<silence>|\w+(?:'\w+)*|[^\w\s]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words and punctuation marks; entity names like ``resto_x_phone`` stay whole."""
+    return _TOKEN.findall(text.lower())
+
+
+class Vocabulary:
+    """Word ids; id 0 is padding, and words never seen in training also map to 0 (no embedding)."""
+
+    def __init__(self, words: Iterable[str]):
+        self.words: list[str] = [PAD]
+        self.ids: dict[str, int] = {PAD: 0}
+        for w in words:
+            if w not in self.ids:
+                self.ids[w] = len(self.words)
+                self.words.append(w)
+
+    @classmethod
+    def from_dialogs(cls, dialogs: Iterable[Dialog]) -> Vocabulary:
+        words = sorted({w for d in dialogs for t in d.turns for w in tokenize(t.text)})
+        return cls(words)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        get = self.ids.get
+        return [i for i in (get(t, 0) for t in tokens) if i]
+
+
+class EntityTable:
+    """Entity words and their types (the knowledge base's ``R_*`` relations)."""
+
+    def __init__(self, types: Sequence[str], entities: dict[str, int]):
+        self.types = list(types)  # type names, e.g. R_cuisine
+        self.entities = dict(entities)  # entity word -> type index
+        self.ids = {w: i for i, w in enumerate(self.entities)}  # entity word -> entity id
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[KBFact]) -> EntityTable:
+        by_word: dict[str, str] = {}
+        for f in facts:
+            tokens = tokenize(f.value)
+            if len(tokens) == 1:  # a value of several words cannot be matched word by word
+                by_word.setdefault(tokens[0], f.relation)
+        types = sorted(set(by_word.values()))
+        index = {t: i for i, t in enumerate(types)}
+        return cls(types, {w: index[r] for w, r in sorted(by_word.items())})
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def find(self, tokens: Iterable[str]) -> list[int]:
+        """Entity ids of the tokens that are entities, in order of appearance, without repeats."""
+        found: dict[int, None] = {}
+        for t in tokens:
+            i = self.ids.get(t)
+            if i is not None:
+                found.setdefault(i, None)
+        return list(found)
+
+    def type_ids(self) -> torch.Tensor:
+        return torch.tensor(list(self.entities.values()), dtype=torch.long)
+
+
+def facts_in_dialogs(dialogs: Iterable[Dialog]) -> list[KBFact]:
+    """The knowledge-base facts stated by the result lines inside dialogues."""
+    return [f for d in dialogs for t in d.turns if t.speaker == KB and (f := parse_kb_result(t.text))]
+
+
+def _pad(rows: Sequence[Sequence[int]]) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0) or 1
+    return torch.tensor([list(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+@dataclass
+class EncodedDialogs:
+    """A set of dialogues as flat tensors; slot ``k`` of dialogue ``j`` is row ``start[j] + k``."""
+
+    slot_words: torch.Tensor  # (S + 1, L) word ids of every slot, 0-padded; the last row is padding
+    slot_speaker: torch.Tensor  # (S + 1,) speaker index into SPEAKERS
+    start: torch.Tensor  # (N + 1,) first slot of each dialogue; start[N] == S
+    ex_dialog: torch.Tensor  # (X,) dialogue of each example (bot turn)
+    ex_qpos: torch.Tensor  # (X,) slot of the query (the user turn before the bot turn)
+    ex_gold: torch.Tensor  # (X,) candidate index of the gold reply, -1 when it is no candidate
+    ex_ent_start: torch.Tensor  # (X + 1,) CSR offsets into ex_ent
+    ex_ent: torch.Tensor  # (sum,) ids of the entities said in the dialogue up to the query
+    ex_first: torch.Tensor  # (N + 1,) first example of each dialogue
+
+    @property
+    def num_dialogs(self) -> int:
+        return len(self.start) - 1
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.ex_dialog)
+
+
+@dataclass
+class Batch:
+    """Tensors for a batch of D dialogues with up to K slots and E examples each (n real ones)."""
+
+    slot_words: torch.Tensor  # (D*K, L) word ids; padding slots are all 0
+    slot_speaker: torch.Tensor  # (D, K)
+    slot_mask: torch.Tensor  # (D, K) True for real slots
+    qpos: torch.Tensor  # (D, E) query slot of each example
+    example_index: torch.Tensor  # (n,) position of each real example in the flattened (D*E)
+    gold: torch.Tensor  # (n,) gold candidate of each real example, -1 for none
+    match_index: torch.Tensor  # (P,) flat n*C position of each (example, candidate) entity match
+    match_type: torch.Tensor  # (P,) entity type of that match
+    example_ids: torch.Tensor  # (n,) index of each real example in its EncodedDialogs
+
+
+class Featurizer:
+    """Vocabulary, entity table and candidate replies: everything that turns text into ids."""
+
+    def __init__(self, vocab: Vocabulary, entities: EntityTable, candidates: Sequence[str]):
+        self.vocab = vocab
+        self.entities = entities
+        self.candidates = list(candidates)
+        self.candidate_index = {c: i for i, c in enumerate(self.candidates)}
+        cand_tokens = [tokenize(c) for c in self.candidates]
+        self.cand_words = _pad([vocab.encode(t) for t in cand_tokens])  # (C, Lc)
+        pairs = sorted((e, c) for c, toks in enumerate(cand_tokens) for e in entities.find(toks))
+        # the candidates that mention each entity, as CSR: entity e -> ent_cands[ent_start[e]:ent_start[e+1]]
+        ent_ids = torch.tensor([e for e, _ in pairs], dtype=torch.long)
+        self.ent_cands = torch.tensor([c for _, c in pairs], dtype=torch.long)
+        counts = torch.bincount(ent_ids, minlength=len(entities))
+        self.ent_start = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        self.ent_type = entities.type_ids()
+
+    @classmethod
+    def from_training(
+        cls, train: Sequence[Dialog], candidates: Sequence[str] | None, facts: Iterable[KBFact]
+    ) -> Featurizer:
+        """Vocabulary from the training dialogues; entities from the knowledge base and the
+        training dialogues' result lines; candidates from the file, plus any training reply it
+        lacks (without a file, every bot reply of the training dialogues)."""
+        replies = dict.fromkeys(candidates or [])
+        replies.update(dict.fromkeys(t.text for d in train for t in d.turns if t.speaker == BOT))
+        entities = EntityTable.from_facts([*facts, *facts_in_dialogs(train)])
+        return cls(Vocabulary.from_dialogs(train), entities, list(replies))
+
+    def encode(self, dialogs: Sequence[Dialog]) -> EncodedDialogs:
+        slot_words: list[list[int]] = []
+        slot_speaker: list[int] = []
+        start = [0]
+        ex_dialog, ex_qpos, ex_gold, ex_ent, ex_ent_start, ex_first = [], [], [], [], [0], [0]
+        speaker_index = {s: i for i, s in enumerate(SPEAKERS)}
+        memo: dict[str, tuple[list[int], list[int]]] = {}  # dialogues repeat most utterances
+        for j, d in enumerate(dialogs):
+            seen: dict[int, None] = {}
+            for k, turn in enumerate(d.turns):
+                ids = memo.get(turn.text)
+                if ids is None:
+                    tokens = tokenize(turn.text)
+                    ids = memo[turn.text] = (self.vocab.encode(tokens), self.entities.find(tokens))
+                if turn.speaker == BOT and k > 0:
+                    ex_dialog.append(j)
+                    ex_qpos.append(k - 1)
+                    ex_gold.append(self.candidate_index.get(turn.text, -1))
+                    ex_ent.extend(seen)
+                    ex_ent_start.append(len(ex_ent))
+                for e in ids[1]:
+                    seen.setdefault(e, None)
+                slot_words.append(ids[0])
+                slot_speaker.append(speaker_index[turn.speaker])
+            start.append(len(slot_words))
+            ex_first.append(len(ex_dialog))
+        return EncodedDialogs(
+            slot_words=_pad(slot_words + [[]]),
+            slot_speaker=torch.tensor(slot_speaker + [0], dtype=torch.long),
+            start=torch.tensor(start, dtype=torch.long),
+            ex_dialog=torch.tensor(ex_dialog, dtype=torch.long),
+            ex_qpos=torch.tensor(ex_qpos, dtype=torch.long),
+            ex_gold=torch.tensor(ex_gold, dtype=torch.long),
+            ex_ent_start=torch.tensor(ex_ent_start, dtype=torch.long),
+            ex_ent=torch.tensor(ex_ent, dtype=torch.long),
+            ex_first=torch.tensor(ex_first, dtype=torch.long),
+        )
+
+    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor) -> Batch:
+        """Gather dialogues ``dialog_ids`` of ``enc`` into padded batch tensors."""
+        starts, ends = enc.start[dialog_ids], enc.start[dialog_ids + 1]
+        lengths = ends - starts
+        D, K = len(dialog_ids), int(lengths.max())
+        offs = torch.arange(K)
+        slot_mask = offs[None, :] < lengths[:, None]  # (D, K)
+        pad_row = len(enc.slot_words) - 1
+        rows = torch.where(slot_mask, starts[:, None] + offs[None, :], pad_row)
+
+        ex_lo, ex_hi = enc.ex_first[dialog_ids], enc.ex_first[dialog_ids + 1]
+        n_ex = ex_hi - ex_lo
+        E = max(int(n_ex.max()), 1)
+        eoffs = torch.arange(E)
+        ex_mask = eoffs[None, :] < n_ex[:, None]  # (D, E)
+        ex_ids = (ex_lo[:, None] + eoffs[None, :])[ex_mask]  # (n,)
+        qpos = torch.zeros(D, E, dtype=torch.long)
+        qpos[ex_mask] = enc.ex_qpos[ex_ids]
+
+        # (example, entity) pairs said so far, then (example, candidate) pairs through the entity
+        row, at = _expand(enc.ex_ent_start, ex_ids)
+        ent = enc.ex_ent[at]
+        pair, at = _expand(self.ent_start, ent)
+        row, ent, cand = row[pair], ent[pair], self.ent_cands[at]
+        return Batch(
+            slot_words=enc.slot_words[rows.reshape(-1)],
+            slot_speaker=enc.slot_speaker[rows],
+            slot_mask=slot_mask,
+            qpos=qpos,
+            example_index=ex_mask.reshape(-1).nonzero().squeeze(1),
+            gold=enc.ex_gold[ex_ids],
+            match_index=row * len(self.candidates) + cand,
+            match_type=self.ent_type[ent],
+            example_ids=ex_ids,
+        )
+
+
+def _expand(start: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every item of the CSR rows ``ids``: (position in ``ids`` of its row, its index)."""
+    lo, counts = start[ids], start[ids + 1] - start[ids]
+    owner = torch.repeat_interleave(torch.arange(len(ids)), counts)
+    shift = torch.repeat_interleave(lo - (torch.cumsum(counts, 0) - counts), counts)
+    return owner, shift + torch.arange(len(shift))

@@ -1,0 +1,96 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from memchat.bundle import load_bundle, pack_bundle, save_bundle
+from memchat.dialogs import read_dialogs, read_kb
+from memchat.errors import MemchatError
+from memchat.evaluate import predict
+from memchat.featurize import Featurizer
+from memchat.model import MemN2N, MemN2NConfig
+
+
+@pytest.fixture
+def saved(tiny, tmp_path):
+    dialogs = read_dialogs(tiny / "tiny-trn.txt")
+    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"))
+    torch.manual_seed(0)
+    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2))
+    model.set_candidates(feat.cand_words)
+    model.eval()
+    path = save_bundle(tmp_path / "b", model, feat, {"training": {"best_epoch": 1}})
+    return path, model, feat, dialogs
+
+
+def test_round_trip_gives_the_same_scores(saved):
+    path, model, feat, dialogs = saved
+    bundle = load_bundle(path)
+    enc = feat.encode(dialogs)
+    batch = feat.batch(enc, torch.arange(len(dialogs)))
+    with torch.no_grad():
+        assert torch.equal(model(batch)[0], bundle.model(bundle.featurizer.batch(bundle.featurizer.encode(dialogs), torch.arange(2)))[0])
+    assert bundle.featurizer.candidates == feat.candidates
+    assert bundle.featurizer.entities.entities == feat.entities.entities
+    meta = bundle.metadata
+    assert meta["format"] == "memchat-bundle" and meta["training"] == {"best_epoch": 1}
+    assert {"memchat_version", "created", "config", "vocabulary"} <= set(meta)
+    assert not list(path.parent.glob(".b.*"))  # no temporary folder left behind
+
+
+def test_tar_gz_round_trip(saved, tmp_path):
+    path, model, feat, dialogs = saved
+    archive = pack_bundle(path, tmp_path / "b.tar.gz")
+    bundle = load_bundle(archive)
+    enc = feat.encode(dialogs)
+    assert torch.equal(predict(bundle.model, bundle.featurizer, enc), predict(model, feat, enc))
+
+
+def test_refuses_to_overwrite(saved):
+    path, model, feat, _ = saved
+    with pytest.raises(MemchatError, match="already exists"):
+        save_bundle(path, model, feat, {})
+
+
+def edit_metadata(path, **changes):
+    meta = json.loads((path / "metadata.json").read_text())
+    meta.update(changes)
+    (path / "metadata.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "metadata.json").unlink(), "not a memchat bundle (no metadata.json)"),
+        (lambda p: (p / "metadata.json").write_text("{oops"), "metadata.json: damaged"),
+        (lambda p: edit_metadata(p, format="something-else"), "not a memchat bundle"),
+        (lambda p: edit_metadata(p, format_version=99, memchat_version="9.0"), "upgrade memchat"),
+        (lambda p: edit_metadata(p, candidates="x"), "field 'candidates' is missing or not a list"),
+        (lambda p: edit_metadata(p, config={"dim": 3}), "field 'config' does not fit"),
+        (lambda p: (p / "model.safetensors").unlink(), "model.safetensors is missing"),
+        (lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:100]),
+         "model.safetensors: damaged"),
+    ],
+)
+def test_damaged_bundles_say_what_is_wrong(saved, damage, message):
+    path = saved[0]
+    damage(path)
+    with pytest.raises(MemchatError) as e:
+        load_bundle(path)
+    assert message in str(e.value)
+
+
+def test_wrong_shapes_and_foreign_files(saved, tmp_path):
+    path = saved[0]
+    tensors = load_file(str(path / "model.safetensors"))
+    tensors["R.weight"] = torch.zeros(3, 3)
+    save_file(tensors, str(path / "model.safetensors"))
+    with pytest.raises(MemchatError, match=r"tensor 'R.weight' has shape \(3, 3\), expected \(8, 8\)"):
+        load_bundle(path)
+    foreign = tmp_path / "x.bin"
+    foreign.write_bytes(b"\x00" * 600)
+    with pytest.raises(MemchatError, match="not a memchat bundle"):
+        load_bundle(foreign)
+    with pytest.raises(MemchatError, match="no such bundle"):
+        load_bundle(tmp_path / "missing")

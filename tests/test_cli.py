@@ -1,0 +1,80 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from memchat.cli import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def train_tiny(runner, tiny, tmp_path, *extra):
+    return runner.invoke(cli, ["train", str(tiny), "--out", str(tmp_path / "models"), "--epochs", "30",
+                               "--dim", "16", "--lr", "0.05", "--batch", "1", *extra])
+
+
+def test_train_then_evaluate(runner, tiny, tmp_path):
+    result = train_tiny(runner, tiny, tmp_path, "--name", "mine")
+    assert result.exit_code == 0, result.output
+    bundle = result.stdout.strip().splitlines()[-1]
+    assert bundle == str(tmp_path / "models" / "mine")
+    assert "epoch 1/30" in result.stderr
+    result = runner.invoke(cli, ["evaluate", bundle, str(tiny / "tiny-dev.txt"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out) == {"per_response", "per_dialog", "responses", "dialogs", "files"}
+    assert out["responses"] == 10 and out["dialogs"] == 2 and out["per_response"] == 1.0
+    result = runner.invoke(cli, ["evaluate", bundle, str(tiny / "tiny-dev.txt")])
+    assert "per-response accuracy 1.0000 (10 replies)" in result.stdout
+
+
+def test_evaluate_errors_shows_context_gold_and_prediction(runner, tiny, tmp_path):
+    result = train_tiny(runner, tiny, tmp_path, "--epochs", "1", "--lr", "0.0001", "--name", "weak")
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "models/weak"), str(tiny / "tiny-dev.txt"),
+                                 "--errors", "2"])
+    assert result.exit_code == 0
+    assert result.stdout.count("gold      ") == 2 and result.stdout.count("predicted ") == 2
+    assert "tiny-dev.txt:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "/nonexistent/folder"], "/nonexistent/folder: no such file or folder"),
+        (["evaluate", "/nonexistent/bundle", "x.txt"], "/nonexistent/bundle: no such bundle"),
+        (["train", "TINY", "--dim", "0"], "Invalid value for '--dim'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code(runner, tiny, args, message):
+    args = [str(tiny) if a == "TINY" else a for a in args]
+    result = runner.invoke(cli, args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_malformed_training_file_names_its_line(runner, tiny, tmp_path):
+    (tiny / "tiny-trn.txt").write_text("1 hi\thello\n3 oops\tno\n")
+    result = runner.invoke(cli, ["train", str(tiny), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: {tiny / 'tiny-trn.txt'}:2: expected turn id 2 (or 1 to start a new dialogue), got 3")
+    assert not (tmp_path / "m").exists()
+
+
+def test_several_tasks_need_a_task_number(runner, tiny):
+    (tiny / "dialog-task1-trn.txt").write_text("1 hi\thello\n")
+    (tiny / "dialog-task2-trn.txt").write_text("1 hi\thello\n")
+    result = runner.invoke(cli, ["train", str(tiny)])
+    assert result.exit_code == 1 and "tasks 1, 2; pass --task N" in result.stderr
+
+
+def test_python_dash_m(tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "memchat", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "memchat" in out.stdout

@@ -1,0 +1,68 @@
+import torch
+
+from memchat.dialogs import Dialog, Turn
+from memchat.featurize import Featurizer
+from memchat.model import MemN2N, MemN2NConfig
+
+
+def dialog(n_lines):
+    turns = []
+    for i in range(n_lines):
+        turns += [Turn("user", f"user says {i}", i), Turn("bot", f"bot says {i}", i)]
+    return Dialog(turns)
+
+
+def setup(memory=100, hops=2, match=True):
+    dialogs = [dialog(6), dialog(3)]
+    feat = Featurizer.from_training(dialogs, None, [])
+    torch.manual_seed(0)
+    model = MemN2N(MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match))
+    model.set_candidates(feat.cand_words)
+    enc = feat.encode(dialogs)
+    return feat, model, enc, feat.batch(enc, torch.arange(2))
+
+
+def test_shapes():
+    feat, model, enc, batch = setup(hops=3)
+    scores, attention = model(batch)
+    assert scores.shape == (enc.num_examples, len(feat.candidates)) == (9, 6)
+    assert len(attention) == 3 and all(a.shape == (2, 6, 12) for a in attention)
+
+
+def test_attention_sees_only_earlier_slots_of_its_dialogue():
+    _, model, _, batch = setup()
+    _, attention = model(batch)
+    p = attention[0]
+    for d in range(2):
+        for e in range((6, 3)[d]):
+            q = int(batch.qpos[d, e])
+            assert torch.all(p[d, e, q:] == 0)  # the query itself and everything after it
+            if q > 0:
+                assert torch.isclose(p[d, e, :q].sum(), torch.tensor(1.0))
+            else:
+                assert torch.all(p[d, e] == 0)  # the first turn has no memory at all
+    assert torch.all(attention[0][1, 3:] == 0)  # padding examples of the shorter dialogue
+
+
+def test_memory_window_keeps_the_most_recent_slots():
+    _, model, _, batch = setup(memory=3)
+    _, attention = model(batch)
+    p = attention[0][0, 5]  # last reply of the first dialogue: query at slot 10
+    assert torch.all(p[:7] == 0) and torch.all(p[7:10] > 0)
+
+
+def test_scores_do_not_depend_on_later_turns():
+    feat, model, _, _ = setup()
+    a = Dialog(dialog(6).turns)
+    b = Dialog(dialog(6).turns[:6] + [Turn("user", "totally different words", 0)] + dialog(6).turns[7:])
+    sa, _ = model(feat.batch(feat.encode([a]), torch.tensor([0])))
+    sb, _ = model(feat.batch(feat.encode([b]), torch.tensor([0])))
+    assert torch.allclose(sa[:3], sb[:3])  # replies 0-2 come before the changed turn
+    assert not torch.allclose(sa[3], sb[3])
+
+
+def test_match_features_change_scores_only_when_enabled():
+    feat, model, _, batch = setup(match=False)
+    assert model.config.match is False
+    scores, _ = model(batch)
+    assert torch.isfinite(scores).all()

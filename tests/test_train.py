@@ -1,0 +1,34 @@
+import torch
+
+from memchat.dialogs import read_dialogs, read_kb
+from memchat.evaluate import predict, score
+from memchat.featurize import Featurizer
+from memchat.model import MemN2N, MemN2NConfig
+from memchat.train import TrainConfig, train
+
+
+def fit(tiny, seed=0, epochs=40):
+    dialogs = read_dialogs(tiny / "tiny-trn.txt")
+    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"))
+    enc = feat.encode(dialogs)
+    torch.manual_seed(seed)
+    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2))
+    model.set_candidates(feat.cand_words)
+    result = train(model, feat, enc, enc, TrainConfig(epochs=epochs, lr=0.05, batch_dialogs=1, seed=seed))
+    return model, feat, enc, result
+
+
+def test_overfits_a_few_dialogues(tiny):
+    model, feat, enc, result = fit(tiny)
+    before = 1 / len(feat.candidates)
+    assert result.best_dev.per_response == 1.0 > before
+    assert score(predict(model, feat, enc), enc).per_dialog == 1.0
+
+
+def test_same_seed_same_run(tiny):
+    a = fit(tiny, seed=3, epochs=3)
+    b = fit(tiny, seed=3, epochs=3)
+    c = fit(tiny, seed=4, epochs=3)
+    assert [r.loss for r in a[3].epochs] == [r.loss for r in b[3].epochs]
+    assert torch.equal(a[0].A.weight, b[0].A.weight)
+    assert not torch.equal(a[0].A.weight, c[0].A.weight)
