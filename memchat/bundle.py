@@ -90,7 +90,12 @@ def load_bundle(path: str | Path) -> Bundle:
 def _extract(archive: Path, into: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(into, filter="data")
+            members = tar.getmembers()
+            for m in members:  # only plain files and folders, and nothing outside ``into``
+                target = (into / m.name).resolve()
+                if not (m.isfile() or m.isdir()) or not target.is_relative_to(into.resolve()):
+                    raise MemchatError(f"{archive}: unsafe entry '{m.name}' in the archive")
+            tar.extractall(into, members=members)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise MemchatError(f"{archive}: damaged archive ({e})") from None
     found = [p.parent for p in into.rglob(METADATA)]
