@@ -82,7 +82,7 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
     train_cfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
     torch.manual_seed(seed)
     model = MemN2N(config)
-    model.set_candidates(featurizer.cand_words)
+    model.set_candidates(featurizer.cand_bow)
 
     click.echo(
         f"training on {train_enc.num_examples} replies in {train_enc.num_dialogs} dialogues"

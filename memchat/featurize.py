@@ -17,6 +17,7 @@ The vocabulary comes from the training dialogues only; unknown words drop out of
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -132,6 +133,7 @@ class Batch:
     """Tensors for a batch of D dialogues with up to K slots and E examples each (n real ones)."""
 
     slot_words: torch.Tensor  # (D*K, L) word ids; padding slots are all 0
+    slot_bow: tuple[torch.Tensor, torch.Tensor] | None  # the same as sparse (D*K, V) counts and transpose
     slot_speaker: torch.Tensor  # (D, K)
     slot_mask: torch.Tensor  # (D, K) True for real slots
     qpos: torch.Tensor  # (D, E) query slot of each example
@@ -152,6 +154,7 @@ class Featurizer:
         self.candidate_index = {c: i for i, c in enumerate(self.candidates)}
         cand_tokens = [tokenize(c) for c in self.candidates]
         self.cand_words = _pad([vocab.encode(t) for t in cand_tokens])  # (C, Lc)
+        self.cand_bow = bag_of_words(self.cand_words, len(vocab))
         pairs = sorted((e, c) for c, toks in enumerate(cand_tokens) for e in entities.find(toks))
         # the candidates that mention each entity, as CSR: entity e -> ent_cands[ent_start[e]:ent_start[e+1]]
         ent_ids = torch.tensor([e for e, _ in pairs], dtype=torch.long)
@@ -210,8 +213,10 @@ class Featurizer:
             ex_first=torch.tensor(ex_first, dtype=torch.long),
         )
 
-    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor) -> Batch:
-        """Gather dialogues ``dialog_ids`` of ``enc`` into padded batch tensors."""
+    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, bow: bool = False) -> Batch:
+        """Gather dialogues ``dialog_ids`` of ``enc`` into padded batch tensors.
+
+        ``bow`` adds the slots as sparse bag-of-words matrices, which make training faster."""
         starts, ends = enc.start[dialog_ids], enc.start[dialog_ids + 1]
         lengths = ends - starts
         D, K = len(dialog_ids), int(lengths.max())
@@ -234,8 +239,10 @@ class Featurizer:
         ent = enc.ex_ent[at]
         pair, at = _expand(self.ent_start, ent)
         row, ent, cand = row[pair], ent[pair], self.ent_cands[at]
+        slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
-            slot_words=enc.slot_words[rows.reshape(-1)],
+            slot_words=slot_words,
+            slot_bow=bag_of_words(slot_words, len(self.vocab)) if bow else None,
             slot_speaker=enc.slot_speaker[rows],
             slot_mask=slot_mask,
             qpos=qpos,
@@ -245,6 +252,19 @@ class Featurizer:
             match_type=self.ent_type[ent],
             example_ids=ex_ids,
         )
+
+
+def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word counts of each row of ``words`` (0 = padding) as sparse CSR (N, V), and its transpose."""
+    n, L = words.shape
+    rows = torch.arange(n).repeat_interleave(L)
+    cols = words.reshape(-1)
+    keep = cols != 0
+    index = torch.stack([rows[keep], cols[keep]])
+    counts = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]), (n, vocab_size)).coalesce()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the CSR matmul is what we use
+        warnings.simplefilter("ignore", UserWarning)
+        return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()
 
 
 def _expand(start: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

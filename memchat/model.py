@@ -64,12 +64,12 @@ class MemN2N(nn.Module):
         with torch.no_grad():
             self.A.weight[0].zero_()
             self.W.weight[0].zero_()
-        self.register_buffer("cand_words", torch.zeros(1, 1, dtype=torch.long), persistent=False)
+        self.cand_bow: tuple[torch.Tensor, torch.Tensor] | None = None  # sparse (C, V) and transpose
         self._cand_cache: torch.Tensor | None = None
 
-    def set_candidates(self, cand_words: torch.Tensor) -> None:
-        """The candidate replies as word ids, (C, Lc) 0-padded."""
-        self.cand_words = cand_words
+    def set_candidates(self, cand_bow: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """The candidate replies as sparse word counts (C, V) and their transpose (V, C)."""
+        self.cand_bow = cand_bow
         self._cand_cache = None
 
     def train(self, mode: bool = True) -> MemN2N:
@@ -80,18 +80,21 @@ class MemN2N(nn.Module):
         """W Φ(y) for every candidate: (C, d); cached while the model is in eval mode."""
         if self._cand_cache is not None:
             return self._cand_cache
-        emb = F.embedding_bag(self.cand_words, self.W.weight, mode="sum", padding_idx=0)
+        emb = _Bags.apply(self.W.weight, *self.cand_bow)
         if not self.training and not torch.is_grad_enabled():
             self._cand_cache = emb
         return emb
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Scores (n, C) for the n real examples, and each hop's attention (D, E, K)."""
+    def encode(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The final state q_{H+1} of the n real examples (n, d), and each hop's attention (D, E, K)."""
         D, K = batch.slot_mask.shape
         E = batch.qpos.shape[1]
         d, N = self.config.dim, self.config.memory
 
-        bags = F.embedding_bag(batch.slot_words, self.A.weight, mode="sum", padding_idx=0)
+        if batch.slot_bow is not None:
+            bags = _Bags.apply(self.A.weight, *batch.slot_bow)
+        else:
+            bags = F.embedding_bag(batch.slot_words, self.A.weight, mode="sum", padding_idx=0)
         bags = bags.view(D, K, d)  # (D, K, d)
         mem = bags + self.speaker(batch.slot_speaker)  # (D, K, d)
         q = torch.gather(bags, 1, batch.qpos[:, :, None].expand(D, E, d))  # (D, E, d)
@@ -113,11 +116,89 @@ class MemN2N(nn.Module):
             attention.append(p)
 
         q = q.reshape(D * E, d).index_select(0, batch.example_index)  # (n, d)
+        return q, attention
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Scores (n, C) of every candidate for the n real examples, and each hop's attention."""
+        q, attention = self.encode(batch)
         scores = q @ self.candidate_embeddings().T  # (n, C)
         if self.config.match and len(batch.match_index):
             per_type = q @ self.M.T  # (n, types): score of each type's match word
-            n, C = scores.shape
-            rows = torch.div(batch.match_index, C, rounding_mode="floor")
-            bonus = per_type.reshape(-1).index_select(0, rows * per_type.shape[1] + batch.match_type)
-            scores = scores.reshape(-1).index_add(0, batch.match_index, bonus).reshape(n, C)
+            rows = torch.div(batch.match_index, scores.shape[1], rounding_mode="floor")
+            bonus = per_type.reshape(-1)[rows * per_type.shape[1] + batch.match_type]  # (P,)
+            scores.view(-1).index_add_(0, batch.match_index, bonus)
         return scores, attention
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Mean cross-entropy of the gold replies (examples whose gold is -1 are left out).
+
+        Same value as ``cross_entropy(self(batch)[0], gold)``, computed a few rows at a time so
+        that the (n, C) score matrix never exists whole: training's hottest path.
+        """
+        q, _ = self.encode(batch)
+        per_type = q @ self.M.T if self.config.match else q.new_zeros(len(q), 1)
+        match_index = batch.match_index if self.config.match else batch.match_index[:0]
+        return _ChunkedCandidateLoss.apply(
+            q, self.candidate_embeddings(), per_type, match_index, batch.match_type, batch.gold
+        )
+
+
+class _Bags(torch.autograd.Function):
+    """Bag-of-words embeddings as sparse counts (N, V) @ weight (V, d); the transpose is given
+    because the backward pass needs it and CSR transposes are costly to make."""
+
+    @staticmethod
+    def forward(ctx, weight, counts, counts_t):
+        ctx.counts_t = counts_t
+        return counts @ weight
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.counts_t @ grad, None, None
+
+
+class _ChunkedCandidateLoss(torch.autograd.Function):
+    """Scores, match bonus, softmax cross-entropy and their gradients, chunk by chunk.
+
+    The gradients are computed in the forward pass (the loss is always a leaf of the graph)
+    so that each chunk's scores are touched while still in cache.
+    """
+
+    CHUNK = 1024  # rows per chunk; smaller chunks measured slower here (more small ops)
+
+    @staticmethod
+    def forward(ctx, q, cands, per_type, match_index, match_type, gold):
+        n, C, T = len(q), len(cands), per_type.shape[1]
+        count = max(int((gold >= 0).sum()), 1)
+        grad_q, grad_cands = torch.empty_like(q), torch.zeros_like(cands)
+        grad_pt = torch.zeros_like(per_type)
+        match_rows = torch.div(match_index, C, rounding_mode="floor")
+        total = q.new_zeros(())
+        for s in range(0, n, _ChunkedCandidateLoss.CHUNK):
+            e = min(s + _ChunkedCandidateLoss.CHUNK, n)
+            lo, hi = torch.searchsorted(match_rows, torch.tensor([s, e])).tolist()
+            at = match_index[lo:hi] - s * C  # positions in this chunk's flat scores
+            pt_at = (match_rows[lo:hi] - s) * T + match_type[lo:hi]
+            scores = q[s:e] @ cands.T  # (c, C)
+            flat = scores.view(-1)
+            flat.index_add_(0, at, per_type[s:e].reshape(-1)[pt_at])
+            g = gold[s:e]
+            known = g >= 0
+            rows = torch.arange(e - s)[known]
+            lse = torch.logsumexp(scores, 1)  # (c,)
+            total += (lse[known] - scores[rows, g[known]]).sum()
+            scores.sub_(lse[:, None]).exp_()  # softmax, in place
+            if not bool(known.all()):
+                scores[~known] = 0
+            scores[rows, g[known]] -= 1
+            scores.div_(count)  # now d loss / d scores
+            grad_q[s:e] = scores @ cands
+            grad_cands.addmm_(scores.T, q[s:e])
+            grad_pt[s:e].view(-1).index_add_(0, pt_at, flat[at])
+        ctx.save_for_backward(grad_q, grad_cands, grad_pt)
+        return total / count
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_q, grad_cands, grad_pt = ctx.saved_tensors
+        return grad_q * grad_out, grad_cands * grad_out, grad_pt * grad_out, None, None, None

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from memchat.evaluate import Scores, predict, score
 from memchat.featurize import Batch, EncodedDialogs, Featurizer
@@ -19,7 +18,7 @@ from memchat.model import MemN2N
 class TrainConfig:
     epochs: int = 60  # most epochs to run
     patience: int = 8  # stop after this many epochs without a better dev accuracy
-    batch_dialogs: int = 16  # dialogues per batch (each brings all its bot turns)
+    batch_dialogs: int = 32  # dialogues per batch (each brings all its bot turns)
     lr: float = 0.005  # Adam learning rate
     clip: float = 40.0  # gradient norm clipping
     seed: int = 0
@@ -49,7 +48,7 @@ def bucketed_batches(
     lengths = enc.start[1:] - enc.start[:-1]
     jitter = torch.rand(enc.num_dialogs, generator=generator)  # random order among equal lengths
     order = torch.argsort(lengths.float() + jitter)
-    return [featurizer.batch(enc, order[i : i + size]) for i in range(0, len(order), size)]
+    return [featurizer.batch(enc, order[i : i + size], bow=True) for i in range(0, len(order), size)]
 
 
 @dataclass
@@ -100,8 +99,7 @@ def train(
             known = batch.gold >= 0
             if not bool(known.any()):
                 continue
-            scores, _ = model(batch)
-            loss = F.cross_entropy(scores, batch.gold, ignore_index=-1)
+            loss = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)

@@ -17,7 +17,7 @@ def setup(memory=100, hops=2, match=True):
     feat = Featurizer.from_training(dialogs, None, [])
     torch.manual_seed(0)
     model = MemN2N(MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match))
-    model.set_candidates(feat.cand_words)
+    model.set_candidates(feat.cand_bow)
     enc = feat.encode(dialogs)
     return feat, model, enc, feat.batch(enc, torch.arange(2))
 

@@ -1,0 +1,29 @@
+import torch
+import torch.nn.functional as F
+
+from memchat.dialogs import read_dialogs, read_kb
+from memchat.featurize import Featurizer
+from memchat.model import MemN2N, MemN2NConfig
+
+
+def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny):
+    dialogs = read_dialogs(tiny / "tiny-trn.txt") * 20  # more rows than one chunk
+    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"))
+    torch.manual_seed(0)
+    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2))
+    model.set_candidates(feat.cand_bow)
+    enc = feat.encode(dialogs)
+    enc.ex_gold[3] = -1  # a gold reply that is no candidate is left out of the loss
+    batch = feat.batch(enc, torch.arange(len(dialogs)))
+    assert len(batch.match_index) > 0 and len(batch.gold) > 40
+
+    scores, _ = model(batch)
+    plain = F.cross_entropy(scores, batch.gold, ignore_index=-1)
+    plain.backward()
+    expected = {k: p.grad.clone() for k, p in model.named_parameters()}
+    model.zero_grad()
+    fused = model.loss(batch)
+    fused.backward()
+    assert torch.allclose(fused, plain, atol=1e-6)
+    for k, p in model.named_parameters():
+        assert torch.allclose(p.grad, expected[k], atol=1e-6), k
