@@ -17,9 +17,10 @@ from memchat.model import MemN2N
 @dataclass
 class TrainConfig:
     epochs: int = 60  # most epochs to run
-    patience: int = 8  # stop after this many epochs without a better dev accuracy
+    patience: int = 5  # stop after this many epochs without a better dev accuracy
+    min_delta: float = 0.0005  # a smaller gain still keeps the weights but does not reset patience
     batch_dialogs: int = 32  # dialogues per batch (each brings all its bot turns)
-    lr: float = 0.005  # Adam learning rate
+    lr: float = 0.01  # Adam learning rate
     clip: float = 40.0  # gradient norm clipping
     seed: int = 0
 
@@ -115,12 +116,11 @@ def train(
         if on_epoch:
             on_epoch(report)
         acc = dev.per_response if dev else float(epoch)
+        since_best = 0 if acc >= best_acc + cfg.min_delta else since_best + 1
         if acc > best_acc:
-            best_acc, since_best = acc, 0
+            best_acc = acc
             result.best_epoch, result.best_dev = epoch, dev
             best_state = copy.deepcopy(model.state_dict())
-        else:
-            since_best += 1
         if dev and (dev.per_response >= 1.0 or since_best >= cfg.patience):
             break
     model.load_state_dict(best_state)

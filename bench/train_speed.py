@@ -1,0 +1,108 @@
+"""Training and scoring speed on dialog bAbI task 5, with the defaults `memchat train --task 5` uses.
+
+Prints examples/s, seconds per epoch (median), seconds to first reach 98% dev per-response
+accuracy (dev evaluations included), peak memory, and scoring speed: ms per response over the
+dev set in batches, and for a batch of one (one conversation, all 4,212 candidates).
+
+    python bench/train_speed.py [../shared/data/dialog-bAbI-tasks] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from memchat.dialogs import BOT, Dialog, Turn, read_candidates, read_dialogs, read_kb
+from memchat.evaluate import predict, score
+from memchat.featurize import Featurizer
+from memchat.model import MemN2N, MemN2NConfig
+from memchat.taskfiles import find_task_files
+from memchat.train import TASK_DEFAULTS, TrainConfig, train
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
+
+
+def one_run(feat, train_enc, dev_enc, seed):
+    settings = TASK_DEFAULTS[5]
+    cfg = MemN2NConfig(len(feat.vocab), len(feat.entities.types),
+                       **{k: v for k, v in settings.items() if k in MemN2NConfig.__dataclass_fields__})
+    tcfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+    torch.manual_seed(seed)
+    model = MemN2N(cfg)
+    model.set_candidates(feat.cand_bow)
+    start = time.perf_counter()
+    reached = []
+
+    def on_epoch(r):
+        if r.dev and r.dev.per_response >= 0.98 and not reached:
+            reached.append(time.perf_counter() - start)
+
+    result = train(model, feat, train_enc, dev_enc, tcfg, on_epoch=on_epoch)
+    return model, result, (reached[0] if reached else None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data", nargs="?", type=Path, default=DATA)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    files = find_task_files(args.data, 5)
+    train_d = [d for p in files.train for d in read_dialogs(p)]
+    dev_d = [d for p in files.dev for d in read_dialogs(p)]
+    feat = Featurizer.from_training(train_d, read_candidates(files.candidates), [f for p in files.kb for f in read_kb(p)])
+    train_enc, dev_enc = feat.encode(train_d), feat.encode(dev_d)
+    print(f"task 5: {train_enc.num_examples} training replies, {dev_enc.num_examples} dev replies, "
+          f"{len(feat.candidates)} candidates; torch threads {torch.get_num_threads()}")
+
+    epoch_times, to98, finals = [], [], []
+    for seed in range(args.runs):
+        model, result, reached = one_run(feat, train_enc, dev_enc, seed)
+        epoch_times += [r.seconds for r in result.epochs]
+        to98.append(reached)
+        finals.append(result.best_dev.per_response)
+        print(f"  run {seed}: {len(result.epochs)} epochs, best dev {result.best_dev.per_response:.4f} "
+              f"(epoch {result.best_epoch}), 98% dev after "
+              + (f"{reached:.1f} s" if reached else "never") + f", whole run {result.seconds:.1f} s")
+    epoch = statistics.median(epoch_times)
+    print(f"seconds per epoch (median of {len(epoch_times)}): {epoch:.3f}")
+    print(f"training examples/s: {train_enc.num_examples / epoch:.0f}")
+    hit = [t for t in to98 if t is not None]
+    print(f"seconds to 98% dev per-response (median of {len(hit)}/{len(to98)} runs that reached it): "
+          + (f"{statistics.median(hit):.1f}" if hit else "-"))
+    print(f"best dev per-response (median of {len(finals)}): {statistics.median(finals):.4f}")
+
+    # scoring: the whole dev set in batches
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        pred = predict(model, feat, dev_enc)
+        times.append(time.perf_counter() - t)
+    print(f"scoring in batches: {statistics.median(times) / dev_enc.num_examples * 1000:.4f} ms per response "
+          f"(dev per-response {score(pred, dev_enc).per_response:.4f})")
+
+    # scoring one response: a conversation so far, the user's last turn as the query
+    model.eval()
+    samples = []
+    with torch.inference_mode():
+        for d in dev_d[:200]:
+            q = [i for i, t in enumerate(d.turns) if t.speaker == BOT][-1] - 1
+            convo = Dialog(d.turns[: q + 1] + [Turn(BOT, "", 0)])
+            t = time.perf_counter()
+            enc = feat.encode([convo])
+            scores, _ = model(feat.batch(enc, torch.tensor([0])))
+            scores.argmax()
+            samples.append(time.perf_counter() - t)
+    samples.sort()
+    print(f"scoring one response (batch of one, {len(feat.candidates)} candidates, featurizing included): "
+          f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS): {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
