@@ -20,7 +20,8 @@ class TrainConfig:
     patience: int = 5  # stop after this many epochs without a better dev accuracy
     min_delta: float = 0.0005  # a smaller gain still keeps the weights but does not reset patience
     batch_dialogs: int = 32  # dialogues per batch (each brings all its bot turns)
-    lr: float = 0.01  # Adam learning rate
+    lr: float = 0.01  # Adam learning rate at the first epoch
+    lr_decay: float = 0.95  # learning rate factor per epoch: late spikes were undoing good epochs
     clip: float = 40.0  # gradient norm clipping
     seed: int = 0
 
@@ -86,6 +87,7 @@ def train(
     shuffle = torch.Generator().manual_seed(cfg.seed)
     batches = bucketed_batches(featurizer, train_enc, cfg.batch_dialogs, shuffle)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
     result = TrainResult(best_epoch=0, best_dev=None)
     best_state = copy.deepcopy(model.state_dict())
     best_acc, since_best = -1.0, 0
@@ -109,6 +111,7 @@ def train(
             total, count = total + float(loss.detach()) * n, count + n
             if on_batch:
                 on_batch(done, float(loss.detach()))
+        schedule.step()
         seconds = time.perf_counter() - t0
         dev = score(predict(model, featurizer, dev_enc), dev_enc) if dev_enc else None
         report = EpochReport(epoch, total / max(count, 1), seconds, dev)

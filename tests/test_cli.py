@@ -13,7 +13,7 @@ def runner():
 
 def train_tiny(runner, tiny, tmp_path, *extra):
     return runner.invoke(cli, ["train", str(tiny), "--out", str(tmp_path / "models"), "--epochs", "30",
-                               "--dim", "16", "--lr", "0.05", "--batch", "1", *extra])
+                               "--dim", "16", "--lr", "0.05", "--batch", "1", "--patience", "30", *extra])
 
 
 def test_train_then_evaluate(runner, tiny, tmp_path):

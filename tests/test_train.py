@@ -14,7 +14,7 @@ def fit(tiny, seed=0, epochs=40):
     torch.manual_seed(seed)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2))
     model.set_candidates(feat.cand_bow)
-    result = train(model, feat, enc, enc, TrainConfig(epochs=epochs, lr=0.05, batch_dialogs=1, seed=seed))
+    result = train(model, feat, enc, enc, TrainConfig(epochs=epochs, patience=epochs, lr=0.05, batch_dialogs=1, seed=seed))
     return model, feat, enc, result
 
 
