@@ -261,7 +261,9 @@ def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, to
     cols = words.reshape(-1)
     keep = cols != 0
     index = torch.stack([rows[keep], cols[keep]])
-    counts = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]), (n, vocab_size)).coalesce()
+    counts = torch.sparse_coo_tensor(
+        index, torch.ones(index.shape[1]), (n, vocab_size), check_invariants=False
+    ).coalesce()
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the CSR matmul is what we use
         warnings.simplefilter("ignore", UserWarning)
         return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()
