@@ -143,42 +143,32 @@ def evaluate(model: Path, files: tuple[Path, ...], as_json: bool, show_errors: i
 
     from memchat.bundle import load_bundle
     from memchat.dialogs import read_dialogs
-    from memchat.evaluate import predict, score
+    from memchat.evaluate import Scores, predict, score
 
     bundle = load_bundle(model)
     feat = bundle.featurizer
-    per_file, all_right, all_dialog_right, mistakes = [], 0, 0, []
-    n_resp = n_dial = 0
+    per_file, mistakes, total = [], [], Scores(0, 0, 0, 0)
     for path in files:
         dialogs = read_dialogs(path)
         enc = feat.encode(dialogs)
         pred = predict(bundle.model, feat, enc)
         s = score(pred, enc)
         per_file.append({"file": str(path), **s.to_dict()})
-        all_right += round(s.per_response * s.responses)
-        all_dialog_right += round(s.per_dialog * s.dialogs)
-        n_resp += s.responses
-        n_dial += s.dialogs
+        total = total + s
         wrong = torch.nonzero(pred != enc.ex_gold).squeeze(1).tolist()
         for x in wrong[: max(show_errors - len(mistakes), 0)]:
             d = dialogs[int(enc.ex_dialog[x])]
             q = int(enc.ex_qpos[x])
             mistakes.append((path, d, q, int(pred[x])))
-    totals = {
-        "per_response": all_right / n_resp if n_resp else 0.0,
-        "per_dialog": all_dialog_right / n_dial if n_dial else 0.0,
-        "responses": n_resp,
-        "dialogs": n_dial,
-        "files": per_file,
-    }
+    totals = {**total.to_dict(), "files": per_file}
     if as_json:
         click.echo(json.dumps(totals))
     else:
         for f in per_file if len(per_file) > 1 else []:
             click.echo(f"{f['file']}: per-response {f['per_response']:.4f}, per-dialog {f['per_dialog']:.4f}")
         click.echo(
-            f"per-response accuracy {totals['per_response']:.4f} ({n_resp} replies), "
-            f"per-dialog accuracy {totals['per_dialog']:.4f} ({n_dial} dialogues)"
+            f"per-response accuracy {total.per_response:.4f} ({total.responses} replies), "
+            f"per-dialog accuracy {total.per_dialog:.4f} ({total.dialogs} dialogues)"
         )
     out = sys.stderr if as_json else sys.stdout
     for path, d, q, p in mistakes:

@@ -12,10 +12,22 @@ from memchat.model import MemN2N
 
 @dataclass
 class Scores:
-    per_response: float  # share of bot turns whose top-ranked candidate is the gold reply
-    per_dialog: float  # share of dialogues with every bot turn right
     responses: int
     dialogs: int
+    responses_right: int  # bot turns whose top-ranked candidate is the gold reply
+    dialogs_right: int  # dialogues with every bot turn right
+
+    @property
+    def per_response(self) -> float:
+        return self.responses_right / self.responses if self.responses else 0.0
+
+    @property
+    def per_dialog(self) -> float:
+        return self.dialogs_right / self.dialogs if self.dialogs else 0.0
+
+    def __add__(self, other: Scores) -> Scores:
+        return Scores(self.responses + other.responses, self.dialogs + other.dialogs,
+                      self.responses_right + other.responses_right, self.dialogs_right + other.dialogs_right)
 
     def to_dict(self) -> dict:
         return {
@@ -51,10 +63,9 @@ def score(predictions: torch.Tensor, enc: EncodedDialogs) -> Scores:
     wrong_per_dialog = torch.zeros(enc.num_dialogs, dtype=torch.long).index_add_(
         0, enc.ex_dialog, (~right).long()
     )
-    n = enc.num_examples
     return Scores(
-        per_response=float(right.float().mean()) if n else 0.0,
-        per_dialog=float((wrong_per_dialog == 0).float().mean()) if enc.num_dialogs else 0.0,
-        responses=n,
+        responses=enc.num_examples,
         dialogs=enc.num_dialogs,
+        responses_right=int(right.sum()),
+        dialogs_right=int((wrong_per_dialog == 0).sum()),
     )

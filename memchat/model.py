@@ -124,9 +124,8 @@ class MemN2N(nn.Module):
         scores = q @ self.candidate_embeddings().T  # (n, C)
         if self.config.match and len(batch.match_index):
             per_type = q @ self.M.T  # (n, types): score of each type's match word
-            rows = torch.div(batch.match_index, scores.shape[1], rounding_mode="floor")
-            bonus = per_type.reshape(-1)[rows * per_type.shape[1] + batch.match_type]  # (P,)
-            scores.view(-1).index_add_(0, batch.match_index, bonus)
+            _, at_type = _match_positions(batch.match_index, batch.match_type, *scores.shape, per_type.shape[1])
+            scores.view(-1).index_add_(0, batch.match_index, per_type.reshape(-1)[at_type])
         return scores, attention
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -141,6 +140,12 @@ class MemN2N(nn.Module):
         return _ChunkedCandidateLoss.apply(
             q, self.candidate_embeddings(), per_type, match_index, batch.match_type, batch.gold
         )
+
+
+def _match_positions(match_index, match_type, n, C, T):
+    """For flat (n*C) match positions: each match's example row, and its flat (n*T) per-type index."""
+    rows = torch.div(match_index, C, rounding_mode="floor")
+    return rows, rows * T + match_type
 
 
 class _Bags(torch.autograd.Function):
@@ -172,13 +177,13 @@ class _ChunkedCandidateLoss(torch.autograd.Function):
         count = max(int((gold >= 0).sum()), 1)
         grad_q, grad_cands = torch.empty_like(q), torch.zeros_like(cands)
         grad_pt = torch.zeros_like(per_type)
-        match_rows = torch.div(match_index, C, rounding_mode="floor")
+        match_rows, match_at_type = _match_positions(match_index, match_type, n, C, T)
         total = q.new_zeros(())
         for s in range(0, n, _ChunkedCandidateLoss.CHUNK):
             e = min(s + _ChunkedCandidateLoss.CHUNK, n)
             lo, hi = torch.searchsorted(match_rows, torch.tensor([s, e])).tolist()
             at = match_index[lo:hi] - s * C  # positions in this chunk's flat scores
-            pt_at = (match_rows[lo:hi] - s) * T + match_type[lo:hi]
+            pt_at = match_at_type[lo:hi] - s * T
             scores = q[s:e] @ cands.T  # (c, C)
             flat = scores.view(-1)
             flat.index_add_(0, at, per_type[s:e].reshape(-1)[pt_at])
