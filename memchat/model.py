@@ -136,9 +136,9 @@ class MemN2N(nn.Module):
         """
         q, _ = self.encode(batch)
         per_type = q @ self.M.T if self.config.match else q.new_zeros(len(q), 1)
-        match_index = batch.match_index if self.config.match else batch.match_index[:0]
+        keep = None if self.config.match else 0  # without match features, no match positions
         return _ChunkedCandidateLoss.apply(
-            q, self.candidate_embeddings(), per_type, match_index, batch.match_type, batch.gold
+            q, self.candidate_embeddings(), per_type, batch.match_index[:keep], batch.match_type[:keep], batch.gold
         )
 
 

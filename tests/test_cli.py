@@ -31,6 +31,13 @@ def test_train_then_evaluate(runner, tiny, tmp_path):
     assert "per-response accuracy 1.0000 (10 replies)" in result.stdout
 
 
+def test_train_without_match_features(runner, tiny, tmp_path):
+    result = train_tiny(runner, tiny, tmp_path, "--no-match", "--name", "plain")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "models/plain/metadata.json").read_text())
+    assert meta["config"]["match"] is False
+
+
 def test_evaluate_errors_shows_context_gold_and_prediction(runner, tiny, tmp_path):
     result = train_tiny(runner, tiny, tmp_path, "--epochs", "1", "--lr", "0.0001", "--name", "weak")
     assert result.exit_code == 0, result.output

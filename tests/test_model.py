@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 
 from memchat.dialogs import Dialog, Turn
 from memchat.featurize import Featurizer
@@ -62,7 +63,25 @@ def test_scores_do_not_depend_on_later_turns():
 
 
 def test_match_features_change_scores_only_when_enabled():
-    feat, model, _, batch = setup(match=False)
-    assert model.config.match is False
-    scores, _ = model(batch)
-    assert torch.isfinite(scores).all()
+    from memchat.dialogs import KBFact
+
+    facts = [KBFact("resto_a", "R_cuisine", "italian"), KBFact("resto_a", "R_location", "paris")]
+    train = [Dialog([Turn("user", "italian food in paris", 0), Turn("bot", "api_call italian paris", 0),
+                     Turn("user", "thanks", 1), Turn("bot", "you are welcome", 1)])]
+    cands = ["api_call italian paris", "you are welcome", "api_call french london"]
+    feat = Featurizer.from_training(train, cands, facts)
+    torch.manual_seed(0)
+    on = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=True))
+    off = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=False))
+    off.load_state_dict(on.state_dict())  # the same weights: only the flag differs
+    for m in (on, off):
+        m.set_candidates(feat.cand_bow)
+    batch = feat.batch(feat.encode(train), torch.tensor([0]))
+    s_on, _ = on(batch)
+    s_off, _ = off(batch)
+    differs = ~torch.isclose(s_on, s_off)
+    # candidate 0 names the cuisine and city the user said; the others name none of them
+    assert differs[:, 0].all() and not differs[:, 1:].any()
+    gold = torch.tensor([0, 1])
+    assert torch.isclose(F.cross_entropy(s_on, gold), on.loss(batch))
+    assert torch.isclose(F.cross_entropy(s_off, gold), off.loss(batch))
