@@ -1,0 +1,106 @@
+"""Ranking the candidate replies for one conversation, live: the dialogue manager's hot path.
+
+Training and evaluation score whole dialogues in batches (``MemN2N.forward``); a live turn needs
+one query against one memory window, and building batch tensors for it costs more than the
+network itself. This module computes the same function as ``MemN2N.forward`` for a single
+example with plain dense ops, and a test checks that both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from memchat.dialogs import USER, Turn
+from memchat.featurize import SPEAKERS, Featurizer, tokenize
+from memchat.model import MemN2N
+
+_SPEAKER_INDEX = {s: i for i, s in enumerate(SPEAKERS)}
+
+
+@dataclass
+class Ranking:
+    """The scores of every candidate for one query, and what the model looked at."""
+
+    scores: torch.Tensor  # (C,) score of every candidate
+    attention: list[torch.Tensor]  # one (M,) tensor per hop: weight of each memory slot
+    memory: list[Turn]  # the M memory slots, oldest first
+    query: Turn  # the user turn the reply answers
+    candidates: Sequence[str]
+
+    @property
+    def best(self) -> str:
+        return self.candidates[int(self.scores.argmax())]
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The k best candidates with their softmax probability."""
+        probs = torch.softmax(self.scores, 0)
+        values, index = probs.topk(min(k, len(probs)))
+        return [(self.candidates[i], float(v)) for v, i in zip(values.tolist(), index.tolist())]
+
+
+class Ranker:
+    """A trained model and its featurizer, ready to answer one query at a time."""
+
+    def __init__(self, model: MemN2N, featurizer: Featurizer):
+        self.model = model.eval()
+        self.featurizer = featurizer
+        self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
+
+    @property
+    def memory_size(self) -> int:
+        return self.model.config.memory
+
+    def _encode_text(self, text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        tokens = tokenize(text)
+        return tuple(self.featurizer.vocab.encode(tokens)), tuple(self.featurizer.entities.find(tokens))
+
+    @torch.inference_mode()
+    def rank(self, turns: Sequence[Turn]) -> Ranking:
+        """Rank the candidates as the reply to the last user turn of ``turns`` (oldest first).
+
+        The memory is the ``memory`` most recent turns before that user turn; the match features
+        look at the entities said in those turns and the query (the window the caller read).
+        """
+        q_at = max((i for i, t in enumerate(turns) if t.speaker == USER), default=None)
+        if q_at is None:
+            raise ValueError("no user turn to answer")
+        N = self.model.config.memory
+        memory = list(turns[max(0, q_at - N) : q_at])
+        query = turns[q_at]
+        m = self.model
+        words, seen = [], {}
+        offsets = []
+        for t in (*memory, query):
+            ids, ents = self._encode(t.text)
+            offsets.append(len(words))
+            words.extend(ids)
+            for e in ents:
+                seen.setdefault(e, None)
+        bags = F.embedding_bag(
+            torch.tensor(words, dtype=torch.long), m.A.weight, torch.tensor(offsets, dtype=torch.long), mode="sum"
+        )  # (M + 1, d)
+        M = len(memory)
+        q = bags[M]  # (d,)
+        speakers = torch.tensor([_SPEAKER_INDEX[t.speaker] for t in memory], dtype=torch.long)
+        # slot i of M was said M - 1 - i slots before the query: the time feature's row
+        mem = bags[:M] + m.speaker.weight[speakers] + m.time.weight[M - 1 - torch.arange(M)]  # (M, d)
+        attention = []
+        for _ in range(m.config.hops):
+            p = torch.softmax(mem @ q, 0) if M else mem.new_zeros(0)  # (M,)
+            q = q + m.R(p @ mem)
+            attention.append(p)
+        scores = m.candidate_embeddings() @ q  # (C,)
+        if m.config.match and seen:
+            f = self.featurizer
+            ent = torch.tensor(list(seen), dtype=torch.long)
+            lo, hi = f.ent_start[ent], f.ent_start[ent + 1]
+            counts = hi - lo
+            at = torch.repeat_interleave(lo - (counts.cumsum(0) - counts), counts) + torch.arange(int(counts.sum()))
+            types = torch.repeat_interleave(f.ent_type[ent], counts)
+            scores.index_add_(0, f.ent_cands[at], (m.M @ q)[types])
+        return Ranking(scores, attention, memory, query, self.featurizer.candidates)
