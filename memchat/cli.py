@@ -14,7 +14,25 @@ from memchat.errors import MemchatError
 
 
 class _Group(click.Group):
-    """Turns memchat's own errors into one line on stderr and exit code 1, never a traceback."""
+    """Turns memchat's own errors into one line on stderr and exit code 1, never a traceback;
+    adds the plugins' commands the first time a command is looked up (not at import)."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if not _Group._plugins_added:
+            _Group._plugins_added = True
+            from memchat.plugins import get_plugin_manager
+
+            get_plugin_manager().hook.register_commands(cli=self)
+
+    def get_command(self, ctx: click.Context, name: str):
+        self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context):
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -178,6 +196,85 @@ def evaluate(model: Path, files: tuple[Path, ...], as_json: bool, show_errors: i
             click.echo(f"  {t.speaker:>4}: {t.text}", file=out)
         click.echo(f"  gold      {gold.text}", file=out)
         click.echo(f"  predicted {feat.candidates[p]}", file=out)
+
+
+DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--kb", type=click.Path(path_type=Path),
+              help="Knowledge-base file for the api calls  [default: the *kb*.txt beside each FILE]")
+@click.option("--db", help="Store the conversations here  [default: a temporary SQLite file]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--errors", "show_errors", type=click.IntRange(0), default=0,
+              help="Show N replies that differ from the recorded ones.")
+def replay(model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None, as_json: bool,
+           show_errors: int) -> None:
+    """Play the user side of the dialogues in FILES live through MODEL: the share of bot turns and
+    of dialogues identical to the recorded ones, with the knowledge-base plugin answering api calls."""
+    import tempfile
+
+    from memchat.bundle import load_bundle
+    from memchat.dialogs import read_dialogs
+    from memchat.dialogue import DialogueManager
+    from memchat.evaluate import Scores
+    from memchat.plugins import get_plugin_manager
+    from memchat.ranker import Ranker
+    from memchat.replay import replay as run_replay
+    from memchat.store import Store, resolve_url
+    from memchat.taskfiles import find_task_files
+
+    bundle = load_bundle(model)
+    pm = get_plugin_manager()
+    total, mistakes = Scores(0, 0, 0, 0), []
+    with tempfile.TemporaryDirectory(prefix="memchat-replay-") as tmp:
+        store = Store(resolve_url(db) if db else f"sqlite:///{Path(tmp) / 'replay.db'}")
+        manager = DialogueManager(Ranker(bundle.model, bundle.featurizer), store, pm)
+        loaded = None
+        for path in files:
+            dialogs = read_dialogs(path)
+            kbs = [kb] if kb else find_task_files(path).kb
+            if kbs != loaded:
+                for k in kbs:
+                    pm.hook.load_knowledge_base(store=store, path=k)
+                loaded = kbs
+            result = run_replay(manager, dialogs, prefix=path.stem)
+            total = total + result.scores
+            mistakes += result.mistakes
+        manager.close()
+        store.close()
+    if as_json:
+        click.echo(json.dumps(total.to_dict()))
+    else:
+        click.echo(
+            f"live per-response {total.per_response:.4f} ({total.responses} replies), "
+            f"per-dialog {total.per_dialog:.4f} ({total.dialogs} dialogues)"
+        )
+    out = sys.stderr if as_json else sys.stdout
+    for m in mistakes[:show_errors]:
+        click.echo(f"\n{m.conversation_id}\n  user: {m.user}\n  gold: {m.gold}\n  said: {m.said}", file=out)
+
+
+@cli.command()
+@click.option("--model", type=click.Path(path_type=Path), help="A bundle  [default: the newest under ./models]")
+@click.option("--db", help=DB_HELP)
+@click.option("--kb", type=click.Path(path_type=Path), help="Load this knowledge-base file into the store first.")
+@click.option("--conversation", "conversation_id", help="Go on with this conversation  [default: a new one]")
+@click.option("--history-file", type=click.Path(path_type=Path), default=Path.home() / ".memchat_history",
+              show_default=True, help="Where the input history is kept.")
+def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: str | None,
+         history_file: Path) -> None:
+    """Chat with a model. /help lists the commands; empty input lets the bot go on (<SILENCE>)."""
+    from memchat.bot import Bot
+    from memchat.repl import Repl
+
+    bot = Bot.load(model, db=db, kb=kb)
+    try:
+        Repl(bot, conversation_id, history_file).run()
+    finally:
+        bot.close()
 
 
 def main() -> None:

@@ -1,0 +1,69 @@
+"""memchat as a library: a trained bundle, a store and the plugins, behind one ``respond`` call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memchat.dialogue import DialogueManager, Reply
+from memchat.errors import MemchatError
+from memchat.store import Event, Store, resolve_url
+
+DEFAULT_MODELS = Path("models")
+
+
+def newest_bundle(folder: str | Path = DEFAULT_MODELS) -> Path:
+    """The most recently written bundle (a folder with metadata.json, or a .tar.gz) in ``folder``."""
+    folder = Path(folder)
+    found = [p.parent for p in folder.glob("*/metadata.json")] + list(folder.glob("*.tar.gz"))
+    if not found:
+        raise MemchatError(f"{folder}: no model bundle found; train one (memchat train) or pass --model")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+class Bot:
+    """A bot that answers conversations and remembers them in its store.
+
+    >>> bot = Bot.load("models/task5", db="memchat.db", kb="dialog-babi-kb-all.txt")
+    >>> bot.respond("alice", "hi")
+    ['hello what can i help you with today']
+    """
+
+    def __init__(self, manager: DialogueManager, model_path: Path):
+        self.manager = manager
+        self.model_path = model_path
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, db: str | None = None, kb: str | Path | None = None,
+             plugin_manager=None) -> Bot:
+        """``model``: a bundle (default: the newest under ./models); ``db``: a SQLAlchemy URL or a
+        SQLite file (default: $MEMCHAT_DB or ./memchat.db); ``kb``: a knowledge-base file to load."""
+        from memchat.bundle import load_bundle
+        from memchat.plugins import get_plugin_manager
+        from memchat.ranker import Ranker
+
+        path = Path(model) if model is not None else newest_bundle()
+        bundle = load_bundle(path)
+        store = Store(resolve_url(db))
+        pm = plugin_manager or get_plugin_manager()
+        if kb is not None:
+            pm.hook.load_knowledge_base(store=store, path=Path(kb))
+        return cls(DialogueManager(Ranker(bundle.model, bundle.featurizer), store, pm), path)
+
+    @property
+    def store(self) -> Store:
+        return self.manager.store
+
+    def respond(self, conversation_id: str, text: str) -> list[str]:
+        """The bot's replies to ``text`` in conversation ``conversation_id`` (both stored)."""
+        return [r.text for r in self.manager.respond(conversation_id, text)]
+
+    def turn(self, conversation_id: str, text: str) -> list[Reply]:
+        """Like ``respond``, with the model's scores and attention behind each reply."""
+        return self.manager.respond(conversation_id, text)
+
+    def history(self, conversation_id: str) -> list[Event]:
+        return self.store.events(conversation_id)
+
+    def close(self) -> None:
+        self.manager.close()
+        self.store.close()

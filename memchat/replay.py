@@ -1,0 +1,76 @@
+"""Live replay: the user side of recorded dialogues played through the dialogue manager.
+
+Each dialogue becomes a fresh conversation. Its user turns are sent one by one; the bot's
+replies are compared with the recorded ones. Result lines that follow a recorded api call are
+not sent: the knowledge-base plugin answers the bot's own api calls instead. Other result lines
+(task 3 and 4 dialogues open with them) are stored as they are, as context. When the bot spoke
+twice (an action, its results, then a reply), that second reply answers the next recorded
+``<SILENCE>`` turn.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from memchat.dialogs import BOT, KB, SILENCE, USER, Dialog
+from memchat.dialogue import DialogueManager
+from memchat.evaluate import Scores
+from memchat.store import Event
+
+
+@dataclass
+class ReplayMistake:
+    conversation_id: str
+    user: str
+    gold: str
+    said: str
+
+
+@dataclass
+class ReplayResult:
+    scores: Scores
+    mistakes: list[ReplayMistake] = field(default_factory=list)
+
+
+def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay",
+           on_dialog: Callable[[int], None] | None = None) -> ReplayResult:
+    run = uuid.uuid4().hex[:8]
+    responses = right = dialogs_right = 0
+    mistakes: list[ReplayMistake] = []
+    for j, dialog in enumerate(dialogs):
+        cid = f"{prefix}-{run}-{j + 1}"
+        turns = dialog.turns
+        pending: deque[str] = deque()  # replies the bot said after an action, not yet matched
+        after_action = False
+        all_right = True
+        for k, turn in enumerate(turns):
+            if turn.speaker == KB:
+                if not after_action:
+                    manager.store.append(cid, [Event(KB, turn.text)])
+                continue
+            if turn.speaker != USER:
+                continue
+            gold = turns[k + 1].text if k + 1 < len(turns) and turns[k + 1].speaker == BOT else None
+            if turn.text == SILENCE and pending:
+                said = pending.popleft()
+            else:
+                pending.clear()
+                replies = manager.respond(cid, turn.text)
+                said = replies[0].text
+                pending.extend(r.text for r in replies[1:])
+            after_action = gold is not None and gold.startswith("api_call")  # its results follow in the file
+            if gold is None:
+                continue
+            responses += 1
+            if said == gold:
+                right += 1
+            else:
+                all_right = False
+                mistakes.append(ReplayMistake(cid, turn.text, gold, said))
+        dialogs_right += all_right
+        if on_dialog:
+            on_dialog(j + 1)
+    return ReplayResult(Scores(responses, len(dialogs), right, dialogs_right), mistakes)

@@ -1,0 +1,285 @@
+"""The conversation store: an append-only table of events, in the spirit of Rasa's SQL tracker store.
+
+Every user turn, bot reply and knowledge-base result is one row of ``events``, numbered per
+conversation (``seq``, unique with the conversation id, so a turn can never be stored twice or
+out of order); ``conversations`` holds one row per conversation with its last ``seq``. The
+schema is created by numbered migrations recorded in ``memchat_migrations``.
+
+SQLite is the default (WAL journal, busy timeout, ``BEGIN IMMEDIATE`` for writes so that
+concurrent writers queue instead of failing); any SQLAlchemy URL works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+
+from memchat.errors import MemchatError
+
+DEFAULT_URL = "sqlite:///memchat.db"
+SPEAKERS = ("user", "bot", "kb")
+
+metadata = MetaData()
+
+migrations_table = Table(
+    "memchat_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+conversations_table = Table(
+    "conversations",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("last_seq", Integer, nullable=False),  # seq of its newest event
+)
+
+events_table = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(255), ForeignKey("conversations.id"), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, ... within the conversation
+    Column("speaker", String(8), nullable=False),  # user, bot or kb
+    Column("text", Text, nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("data", JSON, nullable=True),
+    # also the index that makes "the last N events of a conversation" one range scan
+    UniqueConstraint("conversation_id", "seq", name="uq_events_conversation_seq"),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    for table in (conversations_table, events_table):
+        table.create(conn)
+
+
+# (version, name, function): append only; a released migration never changes.
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "conversations and events", _migration_1),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@dataclass
+class Event:
+    speaker: str  # user, bot or kb
+    text: str
+    data: dict | None = None
+    seq: int = 0  # set by the store
+    timestamp: float = 0.0  # set by the store
+    conversation_id: str = ""
+
+    def to_dict(self) -> dict:
+        return {"seq": self.seq, "speaker": self.speaker, "text": self.text, "timestamp": self.timestamp,
+                "data": self.data}
+
+
+@dataclass
+class Store:
+    """A conversation store on one database; thread-safe, and several processes may share it."""
+
+    url: str
+    engine: Engine = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            url = make_url(self.url)
+        except ArgumentError:
+            raise MemchatError(f"database URL '{self.url}': not a SQLAlchemy URL (e.g. sqlite:///memchat.db)") from None
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.sqlite_path: Path | None = None
+        if self.is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            self.sqlite_path = Path(url.database).resolve()
+            if not self.sqlite_path.parent.is_dir():
+                raise MemchatError(f"database {self.sqlite_path}: its folder does not exist")
+        try:
+            if self.is_sqlite:
+                # one connection per thread; a long busy timeout makes writers wait for the lock
+                self.engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+                _sqlite_pragmas(self.engine)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True)
+        except (ImportError, ArgumentError, SQLAlchemyError) as e:
+            raise MemchatError(f"database URL '{self.url}': {e}") from None
+        self.migrate()
+
+    # ---- schema -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply the migrations this database lacks; refuse a newer or a foreign database."""
+        try:
+            with self.engine.begin() as conn:
+                names = set(inspect(conn).get_table_names())
+                if "memchat_migrations" not in names:
+                    if names & {"events", "conversations"}:
+                        raise MemchatError(
+                            f"database {self.shown}: has an 'events' or 'conversations' table but no "
+                            "memchat_migrations table: not a memchat store"
+                        )
+                    migrations_table.create(conn)
+                done = set(conn.scalars(select(migrations_table.c.version)))
+                newest = max(done, default=0)
+                if newest > SCHEMA_VERSION:
+                    raise MemchatError(
+                        f"database {self.shown}: schema version {newest} was written by a newer memchat; "
+                        f"this one knows up to version {SCHEMA_VERSION}: upgrade memchat"
+                    )
+                for version, name, apply in MIGRATIONS:
+                    if version not in done:
+                        apply(conn)
+                        conn.execute(insert(migrations_table).values(version=version, name=name,
+                                                                     applied_at=time.time()))
+        except IntegrityError:
+            pass  # another process applied the same migration at the same moment
+        except SQLAlchemyError as e:
+            raise MemchatError(f"database {self.shown}: {getattr(e, 'orig', None) or e}") from None
+
+    @property
+    def shown(self) -> str:
+        return str(self.sqlite_path) if self.sqlite_path else make_url(self.url).render_as_string(hide_password=True)
+
+    def schema_version(self) -> int:
+        with self._reader() as conn:
+            return conn.scalar(select(func.max(migrations_table.c.version))) or 0
+
+    # ---- writing ------------------------------------------------------------------------
+    def append(self, conversation_id: str, new: Sequence[Event]) -> list[Event]:
+        """Append events to a conversation (created if new) in one transaction; returns them numbered."""
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    return self._append(conn, conversation_id, new)
+            except IntegrityError:
+                # another process created the conversation or took these seq numbers first
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _append(self, conn: Connection, conversation_id: str, new: Sequence[Event]) -> list[Event]:
+        now = time.time()
+        last = conn.scalar(select(conversations_table.c.last_seq).where(conversations_table.c.id == conversation_id))
+        if last is None:
+            conn.execute(insert(conversations_table).values(id=conversation_id, created_at=now, updated_at=now,
+                                                      last_seq=0))
+            last = 0
+        out = []
+        for i, e in enumerate(new, start=1):
+            if e.speaker not in SPEAKERS:
+                raise ValueError(f"speaker must be one of {SPEAKERS}, got {e.speaker!r}")
+            out.append(Event(e.speaker, e.text, e.data, last + i, now, conversation_id))
+        if out:
+            conn.execute(insert(events_table), [
+                {"conversation_id": conversation_id, "seq": e.seq, "speaker": e.speaker, "text": e.text,
+                 "timestamp": e.timestamp, "data": e.data} for e in out
+            ])
+            # the WHERE on last_seq makes a concurrent writer fail here instead of interleaving
+            done = conn.execute(
+                update(conversations_table)
+                .where(conversations_table.c.id == conversation_id, conversations_table.c.last_seq == last)
+                .values(last_seq=last + len(out), updated_at=now)
+            )
+            if done.rowcount != 1:
+                raise IntegrityError("concurrent append", None, Exception("last_seq moved"))
+        return out
+
+    # ---- reading ------------------------------------------------------------------------
+    def recent(self, conversation_id: str, n: int) -> list[Event]:
+        """The last ``n`` events of a conversation, oldest first: one indexed range scan."""
+        query = (
+            select(events_table.c.seq, events_table.c.speaker, events_table.c.text, events_table.c.timestamp, events_table.c.data)
+            .where(events_table.c.conversation_id == conversation_id)
+            .order_by(events_table.c.seq.desc())
+            .limit(n)
+        )
+        with self._reader() as conn:
+            rows = conn.execute(query).all()
+        return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in reversed(rows)]
+
+    def events(self, conversation_id: str, after: int = 0) -> list[Event]:
+        """Every event of a conversation with a seq above ``after``, oldest first."""
+        query = (
+            select(events_table.c.seq, events_table.c.speaker, events_table.c.text, events_table.c.timestamp, events_table.c.data)
+            .where(events_table.c.conversation_id == conversation_id, events_table.c.seq > after)
+            .order_by(events_table.c.seq)
+        )
+        with self._reader() as conn:
+            rows = conn.execute(query).all()
+        return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in rows]
+
+    def exists(self, conversation_id: str) -> bool:
+        with self._reader() as conn:
+            return conn.scalar(select(conversations_table.c.id).where(conversations_table.c.id == conversation_id)) is not None
+
+    def conversations(self, limit: int = 20) -> list[tuple[str, int, float]]:
+        """(id, events, last update) of the most recently updated conversations."""
+        query = (
+            select(conversations_table.c.id, conversations_table.c.last_seq, conversations_table.c.updated_at)
+            .order_by(conversations_table.c.updated_at.desc())
+            .limit(limit)
+        )
+        with self._reader() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def _reader(self) -> Connection:
+        """A connection for reads: on SQLite a deferred transaction, which never waits for writers."""
+        return self.engine.connect().execution_options(memchat_read=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL (readers never wait for the writer), and BEGIN IMMEDIATE for every transaction: a
+    deferred transaction that reads then writes can fail with "database is locked" at once
+    instead of waiting, whereas an immediate one queues on the busy timeout."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process crash
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("memchat_read") else "BEGIN IMMEDIATE")
+
+
+def resolve_url(db: str | None) -> str:
+    """The store URL: ``--db``, else ``MEMCHAT_DB``, else ./memchat.db. A plain path means SQLite."""
+    value = db or os.environ.get("MEMCHAT_DB") or DEFAULT_URL
+    if "://" not in value:
+        value = f"sqlite:///{Path(value).resolve()}"
+    return value

@@ -1,0 +1,1 @@
+"""Plugins that ship with memchat, installed as the ``memchat_plugins`` package."""

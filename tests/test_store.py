@@ -1,0 +1,102 @@
+import multiprocessing
+import sqlite3
+
+import pytest
+from sqlalchemy import text
+
+from memchat.errors import MemchatError
+from memchat.store import SCHEMA_VERSION, Event, Store, resolve_url
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'm.db'}")
+    yield s
+    s.close()
+
+
+def test_migrations_are_recorded_and_run_once(tmp_path, store):
+    assert store.schema_version() == SCHEMA_VERSION
+    Store(store.url).close()  # opening again applies nothing twice
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        rows = db.execute("select version, name from memchat_migrations").fetchall()
+        assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+        assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_database_is_refused(tmp_path, store):
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        db.execute("insert into memchat_migrations values (?, 'from the future', 0)", (SCHEMA_VERSION + 1,))
+    with pytest.raises(MemchatError, match=f"schema version {SCHEMA_VERSION + 1} was written by a newer memchat"):
+        Store(store.url)
+
+
+def test_foreign_database_is_refused(tmp_path):
+    with sqlite3.connect(tmp_path / "other.db") as db:
+        db.execute("create table events (x int)")
+    with pytest.raises(MemchatError, match="not a memchat store"):
+        Store(f"sqlite:///{tmp_path / 'other.db'}")
+
+
+def test_bad_urls_are_one_clear_error(tmp_path):
+    with pytest.raises(MemchatError, match="not a SQLAlchemy URL"):
+        Store("::nonsense::")
+    with pytest.raises(MemchatError, match="its folder does not exist"):
+        Store(f"sqlite:///{tmp_path / 'missing' / 'm.db'}")
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(MemchatError, match="garbage.db"):
+        Store(f"sqlite:///{tmp_path / 'garbage.db'}")
+
+
+def test_append_numbers_events_per_conversation_and_recent_reads_the_tail(store):
+    store.append("a", [Event("user", "one"), Event("bot", "two")])
+    store.append("b", [Event("user", "other")])
+    stored = store.append("a", [Event("kb", "three", {"k": 1})])
+    assert stored[0].seq == 3 and stored[0].conversation_id == "a"
+    assert [(e.seq, e.text) for e in store.recent("a", 2)] == [(2, "two"), (3, "three")]
+    assert [e.text for e in store.events("a")] == ["one", "two", "three"]
+    assert store.events("a", after=2)[0].data == {"k": 1}
+    assert store.recent("nobody", 5) == [] and not store.exists("nobody") and store.exists("b")
+    assert [c[0] for c in store.conversations()] == ["a", "b"]
+
+
+def test_reading_the_tail_is_one_indexed_range_scan(store):
+    with store.engine.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.execute(text(
+            "explain query plan select seq, speaker, text from events where conversation_id = 'a' "
+            "order by seq desc limit 10")))
+    assert "USING INDEX" in plan and "SCAN events" not in plan.replace("USING INDEX", "")
+
+
+def test_url_from_flag_environment_or_default(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MEMCHAT_DB", raising=False)
+    assert resolve_url(None) == "sqlite:///memchat.db"
+    monkeypatch.setenv("MEMCHAT_DB", "postgresql+psycopg://u@h/db")
+    assert resolve_url(None) == "postgresql+psycopg://u@h/db"
+    assert resolve_url("x.db") == f"sqlite:///{tmp_path / 'x.db'}"
+
+
+def _writer(url, worker, conversations, turns):
+    s = Store(url)
+    for i in range(turns):
+        cid = conversations[i % len(conversations)]
+        s.append(cid, [Event("user", f"{worker}:{i}"), Event("bot", f"re {worker}:{i}")])
+
+
+def test_concurrent_processes_store_every_event_once_in_order(store):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(store.url, w, ["shared", f"own{w}"], 40)) for w in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    shared = store.events("shared")
+    assert [e.seq for e in shared] == list(range(1, len(shared) + 1))
+    assert len(shared) == 6 * 20 * 2
+    for w in range(6):  # each worker's pairs stay adjacent and in its own order
+        mine = [e.text for e in shared if e.text.split(":")[0].removeprefix("re ") == str(w)]
+        expected = [t for i in range(0, 40, 2) for t in (f"{w}:{i}", f"re {w}:{i}")]
+        assert mine == expected
+        assert len(store.events(f"own{w}")) == 40
