@@ -56,7 +56,7 @@ def clean_text(text: str | bytes) -> str:
 def check_conversation_id(conversation_id: str) -> str:
     if not isinstance(conversation_id, str) or not conversation_id.strip():
         raise MemchatError("conversation id: expected a non-empty string")
-    if len(conversation_id) > MAX_CONVERSATION_ID or _CONTROL.search(conversation_id):
+    if len(conversation_id) > MAX_CONVERSATION_ID or not conversation_id.isprintable():
         raise MemchatError(f"conversation id: at most {MAX_CONVERSATION_ID} printable characters")
     return conversation_id
 
