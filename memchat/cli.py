@@ -210,8 +210,11 @@ DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--errors", "show_errors", type=click.IntRange(0), default=0,
               help="Show N replies that differ from the recorded ones.")
+@click.option("--cut-in/--no-cut-in", default=True, show_default=True,
+              help="Where the recorded user changed the request right after an api call (no results "
+                   "recorded), do not run that call either.")
 def replay(model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None, as_json: bool,
-           show_errors: int) -> None:
+           show_errors: int, cut_in: bool) -> None:
     """Play the user side of the dialogues in FILES live through MODEL: the share of bot turns and
     of dialogues identical to the recorded ones, with the knowledge-base plugin answering api calls."""
     import tempfile
@@ -240,7 +243,7 @@ def replay(model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None
                 for k in kbs:
                     pm.hook.load_knowledge_base(store=store, path=k)
                 loaded = kbs
-            result = run_replay(manager, dialogs, prefix=path.stem)
+            result = run_replay(manager, dialogs, prefix=path.stem, cut_in=cut_in)
             total = total + result.scores
             mistakes += result.mistakes
         manager.close()

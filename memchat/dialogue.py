@@ -72,17 +72,20 @@ class DialogueManager:
         lock_dir = store.sqlite_path.with_name(store.sqlite_path.name + ".locks") if store.sqlite_path else None
         self.locks = ConversationLocks(lock_dir)
 
-    def respond(self, conversation_id: str, text: str | bytes) -> list[Reply]:
-        """Store the user's turn, then the bot's replies; returns the replies in order."""
+    def respond(self, conversation_id: str, text: str | bytes, run_actions: bool = True) -> list[Reply]:
+        """Store the user's turn, then the bot's replies; returns the replies in order.
+
+        ``run_actions=False`` stores an action reply without running it: the user cut in before
+        its results (what the recorded dialogues of tasks 2 and 5 do; ``memchat replay`` uses it)."""
         conversation_id = check_conversation_id(conversation_id)
         text = clean_text(text)
         with self.locks.hold(conversation_id):
             self.store.append(conversation_id, [Event(USER, text)])
             window = self.store.recent(conversation_id, self.ranker.memory_size + 1)
             turns = [Turn(e.speaker, e.text, e.seq) for e in window]
-            return self._speak(conversation_id, turns)
+            return self._speak(conversation_id, turns, run_actions)
 
-    def _speak(self, conversation_id: str, turns: list[Turn]) -> list[Reply]:
+    def _speak(self, conversation_id: str, turns: list[Turn], run_actions: bool) -> list[Reply]:
         replies = []
         for _ in range(self.max_actions + 1):
             ranking = self.ranker.rank(turns)
@@ -90,7 +93,7 @@ class DialogueManager:
             (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text)])
             turns.append(Turn(BOT, reply.text, stored.seq))
             replies.append(reply)
-            if not reply.is_action:
+            if not reply.is_action or not run_actions:
                 break
             results = self.pm.hook.execute_action(store=self.store, conversation_id=conversation_id,
                                                   action=reply.text)

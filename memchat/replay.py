@@ -6,6 +6,12 @@ not sent: the knowledge-base plugin answers the bot's own api calls instead. Oth
 (task 3 and 4 dialogues open with them) are stored as they are, as context. When the bot spoke
 twice (an action, its results, then a reply), that second reply answers the next recorded
 ``<SILENCE>`` turn.
+
+Where the recorded user cut in right after an api call -- tasks 2 and 5 record no results for a
+call the user then changes ("instead could it be ...") -- the replay cuts in too: that turn's
+api call is stored but not run (``cut_in=True``, the default). With ``cut_in=False`` every call
+runs and the bot goes on with a proposal before the recorded user changes the request, a
+situation the training dialogues never show.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ class ReplayResult:
     mistakes: list[ReplayMistake] = field(default_factory=list)
 
 
-def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay",
+def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay", cut_in: bool = True,
            on_dialog: Callable[[int], None] | None = None) -> ReplayResult:
     run = uuid.uuid4().hex[:8]
     responses = right = dialogs_right = 0
@@ -58,7 +64,10 @@ def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "r
                 said = pending.popleft()
             else:
                 pending.clear()
-                replies = manager.respond(cid, turn.text)
+                # the recorded user cut in after the api call when no results follow it
+                results_follow = k + 2 < len(turns) and turns[k + 2].speaker == KB
+                run = not cut_in or results_follow or not (gold or "").startswith("api_call")
+                replies = manager.respond(cid, turn.text, run_actions=run)
                 said = replies[0].text
                 pending.extend(r.text for r in replies[1:])
             after_action = gold is not None and gold.startswith("api_call")  # its results follow in the file

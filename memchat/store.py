@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     func,
@@ -89,6 +90,30 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "conversations and events", _migration_1),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+# Statements of the hot path, built once: building them per call cost more than running them.
+_LAST_SEQ = select(conversations_table.c.last_seq).where(conversations_table.c.id == bindparam("cid"))
+_NEW_CONVERSATION = insert(conversations_table).values(
+    id=bindparam("cid"), created_at=bindparam("now"), updated_at=bindparam("now"), last_seq=0)
+_BUMP = (
+    update(conversations_table)
+    .where(conversations_table.c.id == bindparam("cid"), conversations_table.c.last_seq == bindparam("old"))
+    .values(last_seq=bindparam("new"), updated_at=bindparam("now"))
+)
+_EVENT_COLUMNS = (events_table.c.seq, events_table.c.speaker, events_table.c.text, events_table.c.timestamp,
+                  events_table.c.data)
+_RECENT = (
+    select(*_EVENT_COLUMNS)
+    .where(events_table.c.conversation_id == bindparam("cid"))
+    .order_by(events_table.c.seq.desc())
+    .limit(bindparam("n"))
+)
+_AFTER = (
+    select(*_EVENT_COLUMNS)
+    .where(events_table.c.conversation_id == bindparam("cid"), events_table.c.seq > bindparam("after"))
+    .order_by(events_table.c.seq)
+)
 
 
 @dataclass
@@ -187,10 +212,9 @@ class Store:
 
     def _append(self, conn: Connection, conversation_id: str, new: Sequence[Event]) -> list[Event]:
         now = time.time()
-        last = conn.scalar(select(conversations_table.c.last_seq).where(conversations_table.c.id == conversation_id))
+        last = conn.scalar(_LAST_SEQ, {"cid": conversation_id})
         if last is None:
-            conn.execute(insert(conversations_table).values(id=conversation_id, created_at=now, updated_at=now,
-                                                      last_seq=0))
+            conn.execute(_NEW_CONVERSATION, {"cid": conversation_id, "now": now})
             last = 0
         out = []
         for i, e in enumerate(new, start=1):
@@ -203,11 +227,7 @@ class Store:
                  "timestamp": e.timestamp, "data": e.data} for e in out
             ])
             # the WHERE on last_seq makes a concurrent writer fail here instead of interleaving
-            done = conn.execute(
-                update(conversations_table)
-                .where(conversations_table.c.id == conversation_id, conversations_table.c.last_seq == last)
-                .values(last_seq=last + len(out), updated_at=now)
-            )
+            done = conn.execute(_BUMP, {"cid": conversation_id, "old": last, "new": last + len(out), "now": now})
             if done.rowcount != 1:
                 raise IntegrityError("concurrent append", None, Exception("last_seq moved"))
         return out
@@ -215,25 +235,14 @@ class Store:
     # ---- reading ------------------------------------------------------------------------
     def recent(self, conversation_id: str, n: int) -> list[Event]:
         """The last ``n`` events of a conversation, oldest first: one indexed range scan."""
-        query = (
-            select(events_table.c.seq, events_table.c.speaker, events_table.c.text, events_table.c.timestamp, events_table.c.data)
-            .where(events_table.c.conversation_id == conversation_id)
-            .order_by(events_table.c.seq.desc())
-            .limit(n)
-        )
         with self._reader() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_RECENT, {"cid": conversation_id, "n": n}).all()
         return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in reversed(rows)]
 
     def events(self, conversation_id: str, after: int = 0) -> list[Event]:
         """Every event of a conversation with a seq above ``after``, oldest first."""
-        query = (
-            select(events_table.c.seq, events_table.c.speaker, events_table.c.text, events_table.c.timestamp, events_table.c.data)
-            .where(events_table.c.conversation_id == conversation_id, events_table.c.seq > after)
-            .order_by(events_table.c.seq)
-        )
         with self._reader() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_AFTER, {"cid": conversation_id, "after": after}).all()
         return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in rows]
 
     def exists(self, conversation_id: str) -> bool:

@@ -10,7 +10,7 @@ one line per fact, the relations of a restaurant in the dataset's order) or
 - task 6 (DSTC2): ``api_call CUISINE LOCATION PRICE``, where a field given as its relation
   name (``R_location``) means "any".
 
-Restaurants come in the knowledge-base file's order (the dataset shuffles them).
+Restaurants come best rated first (the dataset shuffles them), in file order on a tie.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert,
 
 from memchat.dialogs import read_kb
 from memchat.hookspecs import hookimpl
+from memchat.kbquery import parse_call, result_lines
 
 metadata = MetaData()
 kb_facts = Table(
@@ -32,18 +33,6 @@ kb_facts = Table(
     Column("relation", String(64), nullable=False),
     Column("value", String(255), nullable=False),
 )
-
-# The fields of an api call, by its number of arguments, and the order of a restaurant's result lines.
-CALL_FIELDS = {
-    4: ("R_cuisine", "R_location", "R_number", "R_price"),  # dialog bAbI tasks 1-5
-    3: ("R_cuisine", "R_location", "R_price"),  # task 6, DSTC2
-}
-RESULT_ORDER = {
-    4: ("R_phone", "R_cuisine", "R_address", "R_location", "R_number", "R_price", "R_rating"),
-    3: ("R_post_code", "R_cuisine", "R_location", "R_phone", "R_address", "R_price", "R_rating"),
-}
-NO_RESULT = "api_call no result"
-
 
 def ensure_table(store) -> None:
     metadata.create_all(store.engine, checkfirst=True)
@@ -64,32 +53,24 @@ def load(store, path: str | Path) -> int:
 
 def query(store, action: str) -> list[str] | None:
     """The result lines of an api call, or None when ``action`` is not one this plugin knows."""
-    words = action.split()
-    if not words or words[0] != "api_call" or len(words) - 1 not in CALL_FIELDS:
+    wanted = parse_call(action)
+    if wanted is None:
         return None
-    args = words[1:]
-    wanted = [(rel, value) for rel, value in zip(CALL_FIELDS[len(args)], args) if value != rel]
     ensure_table(store)
+    rows_query = select(kb_facts).order_by(kb_facts.c.id)
     if wanted:
-        matching = intersect(*[
+        matching = [
             select(kb_facts.c.restaurant).where(kb_facts.c.relation == rel, kb_facts.c.value == value)
             for rel, value in wanted
-        ]) if len(wanted) > 1 else select(kb_facts.c.restaurant).where(
-            kb_facts.c.relation == wanted[0][0], kb_facts.c.value == wanted[0][1])
-        rows_query = select(kb_facts).where(kb_facts.c.restaurant.in_(matching)).order_by(kb_facts.c.id)
-    else:
-        rows_query = select(kb_facts).order_by(kb_facts.c.id)
+        ]
+        rows_query = rows_query.where(
+            kb_facts.c.restaurant.in_(intersect(*matching) if len(matching) > 1 else matching[0]))
     with store.engine.connect().execution_options(memchat_read=True) as conn:
         rows = conn.execute(rows_query).all()
     restaurants: dict[str, dict[str, str]] = {}
     for r in rows:
         restaurants.setdefault(r.restaurant, {})[r.relation] = r.value
-    order = RESULT_ORDER[len(args)]
-    lines = []
-    for name, rels in restaurants.items():
-        ranked = sorted(rels, key=lambda rel: order.index(rel) if rel in order else len(order))
-        lines += [f"{name} {rel} {rels[rel]}" for rel in ranked]
-    return lines or [NO_RESULT]
+    return result_lines(restaurants, len(action.split()) - 1)
 
 
 @hookimpl

@@ -101,3 +101,11 @@ def test_clean_text():
     assert clean_text("  hello \t there\n") == "hello there"
     assert clean_text("") == clean_text("   ") == "<SILENCE>"
     assert clean_text(b"caf\xc3\xa9") == "café"
+
+
+def test_an_action_can_be_stored_without_running_it(bot):
+    bot.respond("cut", "hi")
+    bot.respond("cut", BOOKING)
+    replies = bot.manager.respond("cut", "", run_actions=False)
+    assert [r.text for r in replies] == ["api_call italian paris six cheap"] and replies[0].action_results is None
+    assert [e.speaker for e in bot.history("cut")] == ["user", "bot"] * 3

@@ -84,3 +84,16 @@ def test_kb_commands(small, tmp_path):
     assert r.exit_code == 0 and "21 facts loaded" in r.output
     r = CliRunner().invoke(cli, ["kb", "query", "api_call korean seoul four cheap", "--db", db])
     assert r.exit_code == 0 and r.output.splitlines()[0] == "resto_c R_phone resto_c_phone"
+
+
+def test_sql_and_in_memory_rules_agree(babi, store):
+    from memchat.dialogs import read_kb
+    from memchat.kbquery import run_call
+
+    facts = read_kb(babi / "dialog-babi-kb-all.txt")
+    kb.load(store, babi / "dialog-babi-kb-all.txt")
+    for action in ["api_call italian paris six cheap", "api_call spanish rome two expensive",
+                   "api_call klingon paris six cheap"]:
+        assert kb.query(store, action) == run_call(facts, action)
+    ratings = [int(x.split()[-1]) for x in kb.query(store, "api_call italian paris six cheap") if "R_rating" in x]
+    assert ratings == sorted(ratings, reverse=True) and len(ratings) > 1  # best rated first
