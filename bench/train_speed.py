@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from memchat.dialogs import BOT, Dialog, Turn, read_candidates, read_dialogs, read_kb
+from memchat.dialogs import BOT, read_candidates, read_dialogs, read_kb
 from memchat.evaluate import predict, score
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
+from memchat.ranker import Ranker
 from memchat.taskfiles import find_task_files
 from memchat.train import TASK_DEFAULTS, TrainConfig, train
 
@@ -85,20 +86,24 @@ def main() -> None:
     print(f"scoring in batches: {statistics.median(times) / dev_enc.num_examples * 1000:.4f} ms per response "
           f"(dev per-response {score(pred, dev_enc).per_response:.4f})")
 
-    # scoring one response: a conversation so far, the user's last turn as the query
-    model.eval()
+    # scoring one response: a conversation so far, the user's last turn as the query, through the
+    # live path (memchat.ranker), tokenizing included; one torch thread, as a server worker would
+    ranker = Ranker(model, feat)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     samples = []
-    with torch.inference_mode():
-        for d in dev_d[:200]:
+    for rep in range(2):  # the first pass fills the tokenizing cache, as a running bot's would be
+        if rep:
+            samples.clear()
+        for d in dev_d[:500]:
             q = [i for i, t in enumerate(d.turns) if t.speaker == BOT][-1] - 1
-            convo = Dialog(d.turns[: q + 1] + [Turn(BOT, "", 0)])
+            turns = d.turns[max(0, q - model.config.memory) : q + 1]
             t = time.perf_counter()
-            enc = feat.encode([convo])
-            scores, _ = model(feat.batch(enc, torch.tensor([0])))
-            scores.argmax()
+            ranker.rank(turns).scores.argmax()
             samples.append(time.perf_counter() - t)
+    torch.set_num_threads(threads)
     samples.sort()
-    print(f"scoring one response (batch of one, {len(feat.candidates)} candidates, featurizing included): "
+    print(f"scoring one response (live path, {len(feat.candidates)} candidates, one thread): "
           f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (max RSS): {peak:.0f} MiB")
