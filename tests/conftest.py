@@ -127,3 +127,16 @@ def small(tmp_path_factory) -> Path:
     assert result.best_dev.per_response == 1.0, "the small model must learn its two dialogues"
     save_bundle(folder / "model", model, feat, {})
     return folder
+
+
+BOOKING = "may i have a table in paris with italian food for six in a cheap price range"  # a SMALL_TRAIN turn
+
+
+@pytest.fixture
+def bot(small, tmp_path):
+    """A Bot on the small model, with its own store and the small knowledge base loaded."""
+    from memchat.bot import Bot
+
+    b = Bot.load(small / "model", db=str(tmp_path / "m.db"), kb=small / "small-kb.txt")
+    yield b
+    b.close()

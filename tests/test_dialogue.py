@@ -5,14 +5,7 @@ from memchat.dialogue import MAX_TEXT, DialogueManager, clean_text
 from memchat.errors import MemchatError
 from memchat.ranker import Ranker, Ranking
 
-BOOKING = "may i have a table in paris with italian food for six in a cheap price range"
-
-
-@pytest.fixture
-def bot(small, tmp_path):
-    b = Bot.load(small / "model", db=str(tmp_path / "m.db"), kb=small / "small-kb.txt")
-    yield b
-    b.close()
+from conftest import BOOKING
 
 
 def test_a_conversation_with_an_api_call_runs_the_knowledge_base(bot):

@@ -5,19 +5,10 @@ import subprocess
 import sys
 import time
 
-import pytest
 
-from memchat.bot import Bot
 from memchat.repl import Repl, bar
 
-BOOKING = "may i have a table in paris with italian food for six in a cheap price range"
-
-
-@pytest.fixture
-def bot(small, tmp_path):
-    b = Bot.load(small / "model", db=str(tmp_path / "m.db"), kb=small / "small-kb.txt")
-    yield b
-    b.close()
+from conftest import BOOKING
 
 
 def memchat(*args, **kw):
