@@ -5,7 +5,6 @@ import subprocess
 import sys
 import time
 
-
 from memchat.repl import Repl, bar
 
 from conftest import BOOKING
