@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from sqlalchemy import func, select
 
 from memchat.bot import Bot
 from memchat.dialogs import USER, read_dialogs
@@ -79,9 +80,9 @@ def main() -> None:
                 took = time.perf_counter() - t0
                 (action if len(replies) > 1 else plain).append(took * 1000)
         total = plain + action
-        with bot.store.engine.connect() as conn:
-            stored = conn.execute(events_table.select().with_only_columns(events_table.c.id)).all()
-        print(f"{len(total)} turns in {len(dialogs)} conversations; store now holds {len(stored):,} events")
+        with bot.store.reader() as conn:
+            stored = conn.scalar(select(func.count()).select_from(events_table))
+        print(f"{len(total)} turns in {len(dialogs)} conversations; store now holds {stored:,} events")
         for name, xs in (("all turns", total), ("turns without an api call", plain), ("api-call turns", action)):
             if xs:
                 print(f"{name:>26}: median {statistics.median(xs):.2f} ms, p99 {pct(xs, 0.99):.2f} ms ({len(xs)})")

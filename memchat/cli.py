@@ -219,35 +219,27 @@ def replay(model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None
     of dialogues identical to the recorded ones, with the knowledge-base plugin answering api calls."""
     import tempfile
 
-    from memchat.bundle import load_bundle
+    from memchat.bot import Bot
     from memchat.dialogs import read_dialogs
-    from memchat.dialogue import DialogueManager
     from memchat.evaluate import Scores
-    from memchat.plugins import get_plugin_manager
-    from memchat.ranker import Ranker
     from memchat.replay import replay as run_replay
-    from memchat.store import Store, resolve_url
     from memchat.taskfiles import find_task_files
 
-    bundle = load_bundle(model)
-    pm = get_plugin_manager()
     total, mistakes = Scores(0, 0, 0, 0), []
     with tempfile.TemporaryDirectory(prefix="memchat-replay-") as tmp:
-        store = Store(resolve_url(db) if db else f"sqlite:///{Path(tmp) / 'replay.db'}")
-        manager = DialogueManager(Ranker(bundle.model, bundle.featurizer), store, pm)
+        bot = Bot.load(model, db=db or str(Path(tmp) / "replay.db"))
         loaded = None
         for path in files:
             dialogs = read_dialogs(path)
             kbs = [kb] if kb else find_task_files(path).kb
-            if kbs != loaded:
+            if kbs != loaded:  # files of one task share their knowledge base: load it once
                 for k in kbs:
-                    pm.hook.load_knowledge_base(store=store, path=k)
+                    bot.manager.pm.hook.load_knowledge_base(store=bot.store, path=k)
                 loaded = kbs
-            result = run_replay(manager, dialogs, prefix=path.stem, cut_in=cut_in)
+            result = run_replay(bot.manager, dialogs, prefix=path.stem, cut_in=cut_in)
             total = total + result.scores
             mistakes += result.mistakes
-        manager.close()
-        store.close()
+        bot.close()
     if as_json:
         click.echo(json.dumps(total.to_dict()))
     else:

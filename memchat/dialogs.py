@@ -18,6 +18,7 @@ from memchat.errors import MemchatError
 
 SILENCE = "<SILENCE>"
 USER, BOT, KB = "user", "bot", "kb"
+SPEAKERS = (USER, BOT, KB)  # also the order of the model's speaker embeddings
 
 
 @dataclass(frozen=True, slots=True)

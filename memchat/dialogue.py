@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memchat.dialogs import BOT, KB, SILENCE, USER, Turn
@@ -105,9 +104,6 @@ class DialogueManager:
                 turns.append(Turn(e.speaker, e.text, e.seq))
             turns = turns[-(self.ranker.memory_size + 1) :]
         return replies
-
-    def history(self, conversation_id: str) -> Sequence[Event]:
-        return self.store.events(conversation_id)
 
     def close(self) -> None:
         self.locks.close()

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
-from memchat.dialogs import BOT, KB, USER, Dialog, KBFact, parse_kb_result
+from memchat.dialogs import BOT, KB, SPEAKERS, Dialog, KBFact, parse_kb_result
 
 PAD = "<pad>"
-SPEAKERS = (USER, BOT, KB)
+SPEAKER_INDEX = {s: i for i, s in enumerate(SPEAKERS)}
 
 _TOKEN = re.compile(r"<silence>|\w+(?:'\w+)*|[^\w\s]")
 
@@ -180,7 +180,6 @@ class Featurizer:
         slot_speaker: list[int] = []
         start = [0]
         ex_dialog, ex_qpos, ex_gold, ex_ent, ex_ent_start, ex_first = [], [], [], [], [0], [0]
-        speaker_index = {s: i for i, s in enumerate(SPEAKERS)}
         memo: dict[str, tuple[list[int], list[int]]] = {}  # dialogues repeat most utterances
         for j, d in enumerate(dialogs):
             seen: dict[int, None] = {}
@@ -198,7 +197,7 @@ class Featurizer:
                 for e in ids[1]:
                     seen.setdefault(e, None)
                 slot_words.append(ids[0])
-                slot_speaker.append(speaker_index[turn.speaker])
+                slot_speaker.append(SPEAKER_INDEX[turn.speaker])
             start.append(len(slot_words))
             ex_first.append(len(ex_dialog))
         return EncodedDialogs(
@@ -235,9 +234,9 @@ class Featurizer:
         qpos[ex_mask] = enc.ex_qpos[ex_ids]
 
         # (example, entity) pairs said so far, then (example, candidate) pairs through the entity
-        row, at = _expand(enc.ex_ent_start, ex_ids)
+        row, at = expand_csr(enc.ex_ent_start, ex_ids)
         ent = enc.ex_ent[at]
-        pair, at = _expand(self.ent_start, ent)
+        pair, at = expand_csr(self.ent_start, ent)
         row, ent, cand = row[pair], ent[pair], self.ent_cands[at]
         slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
@@ -269,7 +268,7 @@ def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, to
         return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()
 
 
-def _expand(start: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def expand_csr(start: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Every item of the CSR rows ``ids``: (position in ``ids`` of its row, its index)."""
     lo, counts = start[ids], start[ids + 1] - start[ids]
     owner = torch.repeat_interleave(torch.arange(len(ids)), counts)

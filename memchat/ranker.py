@@ -16,10 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from memchat.dialogs import USER, Turn
-from memchat.featurize import SPEAKERS, Featurizer, tokenize
+from memchat.featurize import SPEAKER_INDEX, Featurizer, expand_csr, tokenize
 from memchat.model import MemN2N
-
-_SPEAKER_INDEX = {s: i for i, s in enumerate(SPEAKERS)}
 
 
 @dataclass
@@ -86,7 +84,7 @@ class Ranker:
         )  # (M + 1, d)
         M = len(memory)
         q = bags[M]  # (d,)
-        speakers = torch.tensor([_SPEAKER_INDEX[t.speaker] for t in memory], dtype=torch.long)
+        speakers = torch.tensor([SPEAKER_INDEX[t.speaker] for t in memory], dtype=torch.long)
         # slot i of M was said M - 1 - i slots before the query: the time feature's row
         mem = bags[:M] + m.speaker.weight[speakers] + m.time.weight[M - 1 - torch.arange(M)]  # (M, d)
         attention = []
@@ -98,9 +96,6 @@ class Ranker:
         if m.config.match and seen:
             f = self.featurizer
             ent = torch.tensor(list(seen), dtype=torch.long)
-            lo, hi = f.ent_start[ent], f.ent_start[ent + 1]
-            counts = hi - lo
-            at = torch.repeat_interleave(lo - (counts.cumsum(0) - counts), counts) + torch.arange(int(counts.sum()))
-            types = torch.repeat_interleave(f.ent_type[ent], counts)
-            scores.index_add_(0, f.ent_cands[at], (m.M @ q)[types])
+            owner, at = expand_csr(f.ent_start, ent)  # every candidate naming each said entity
+            scores.index_add_(0, f.ent_cands[at], (m.M @ q)[f.ent_type[ent[owner]]])
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)

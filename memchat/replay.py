@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from memchat.dialogs import BOT, KB, SILENCE, USER, Dialog
@@ -41,8 +41,8 @@ class ReplayResult:
     mistakes: list[ReplayMistake] = field(default_factory=list)
 
 
-def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay", cut_in: bool = True,
-           on_dialog: Callable[[int], None] | None = None) -> ReplayResult:
+def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay",
+           cut_in: bool = True) -> ReplayResult:
     run = uuid.uuid4().hex[:8]
     responses = right = dialogs_right = 0
     mistakes: list[ReplayMistake] = []
@@ -80,6 +80,4 @@ def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "r
                 all_right = False
                 mistakes.append(ReplayMistake(cid, turn.text, gold, said))
         dialogs_right += all_right
-        if on_dialog:
-            on_dialog(j + 1)
     return ReplayResult(Scores(responses, len(dialogs), right, dialogs_right), mistakes)

@@ -11,7 +11,6 @@ concurrent writers queue instead of failing); any SQLAlchemy URL works.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -41,10 +40,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
+from memchat.dialogs import SPEAKERS
 from memchat.errors import MemchatError
 
 DEFAULT_URL = "sqlite:///memchat.db"
-SPEAKERS = ("user", "bot", "kb")
 
 metadata = MetaData()
 
@@ -194,7 +193,7 @@ class Store:
         return str(self.sqlite_path) if self.sqlite_path else make_url(self.url).render_as_string(hide_password=True)
 
     def schema_version(self) -> int:
-        with self._reader() as conn:
+        with self.reader() as conn:
             return conn.scalar(select(func.max(migrations_table.c.version))) or 0
 
     # ---- writing ------------------------------------------------------------------------
@@ -235,18 +234,18 @@ class Store:
     # ---- reading ------------------------------------------------------------------------
     def recent(self, conversation_id: str, n: int) -> list[Event]:
         """The last ``n`` events of a conversation, oldest first: one indexed range scan."""
-        with self._reader() as conn:
+        with self.reader() as conn:
             rows = conn.execute(_RECENT, {"cid": conversation_id, "n": n}).all()
-        return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in reversed(rows)]
+        return _to_events(conversation_id, reversed(rows))
 
     def events(self, conversation_id: str, after: int = 0) -> list[Event]:
         """Every event of a conversation with a seq above ``after``, oldest first."""
-        with self._reader() as conn:
+        with self.reader() as conn:
             rows = conn.execute(_AFTER, {"cid": conversation_id, "after": after}).all()
-        return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in rows]
+        return _to_events(conversation_id, rows)
 
     def exists(self, conversation_id: str) -> bool:
-        with self._reader() as conn:
+        with self.reader() as conn:
             return conn.scalar(select(conversations_table.c.id).where(conversations_table.c.id == conversation_id)) is not None
 
     def conversations(self, limit: int = 20) -> list[tuple[str, int, float]]:
@@ -256,15 +255,19 @@ class Store:
             .order_by(conversations_table.c.updated_at.desc())
             .limit(limit)
         )
-        with self._reader() as conn:
+        with self.reader() as conn:
             return [tuple(r) for r in conn.execute(query)]
 
-    def _reader(self) -> Connection:
+    def reader(self) -> Connection:
         """A connection for reads: on SQLite a deferred transaction, which never waits for writers."""
         return self.engine.connect().execution_options(memchat_read=True)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _to_events(conversation_id: str, rows: Iterable) -> list[Event]:
+    return [Event(r.speaker, r.text, r.data, r.seq, r.timestamp, conversation_id) for r in rows]
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -15,6 +15,7 @@ Restaurants come best rated first (the dataset shuffles them), in file order on 
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import click
@@ -34,8 +35,14 @@ kb_facts = Table(
     Column("value", String(255), nullable=False),
 )
 
+_ready: weakref.WeakSet = weakref.WeakSet()  # engines whose kb_facts table is known to exist
+
+
 def ensure_table(store) -> None:
-    metadata.create_all(store.engine, checkfirst=True)
+    """Create kb_facts if missing; checked once per engine, not on every api call."""
+    if store.engine not in _ready:
+        metadata.create_all(store.engine, checkfirst=True)
+        _ready.add(store.engine)
 
 
 def load(store, path: str | Path) -> int:
@@ -65,7 +72,7 @@ def query(store, action: str) -> list[str] | None:
         ]
         rows_query = rows_query.where(
             kb_facts.c.restaurant.in_(intersect(*matching) if len(matching) > 1 else matching[0]))
-    with store.engine.connect().execution_options(memchat_read=True) as conn:
+    with store.reader() as conn:
         rows = conn.execute(rows_query).all()
     restaurants: dict[str, dict[str, str]] = {}
     for r in rows:

@@ -57,49 +57,35 @@ def pytest_configure(config):
     sys._called_from_test = True  # memchat.plugins: built-in plugins only, no installed ones
 
 
-# A small restaurant task in the dialog bAbI task-5 form, with its knowledge base
-SMALL_TRAIN = """\
-1 hi	hello what can i help you with today
-2 may i have a table in paris with italian food for six in a cheap price range	i'm on it
-3 <SILENCE>	api_call italian paris six cheap
-4 resto_a R_phone resto_a_phone
-5 resto_a R_cuisine italian
-6 resto_a R_address resto_a_address
-7 resto_a R_location paris
-8 resto_a R_number six
-9 resto_a R_price cheap
-10 resto_a R_rating 7
-11 <SILENCE>	what do you think of this option: resto_a
-12 let's do it	great let me do the reservation
-13 thanks	you're welcome
+# A small restaurant task in the dialog bAbI task-5 form, with its knowledge base. Each restaurant:
+# (name, cuisine, location, price, rating, party size, greeting of its dialogue or None for none)
+RESTAURANTS = [("resto_a", "italian", "paris", "cheap", "7", "six", "hi"),
+               ("resto_b", "french", "rome", "expensive", "3", "two", "hello"),
+               ("resto_c", "korean", "seoul", "cheap", "5", "four", None)]
 
-1 hello	hello what can i help you with today
-2 may i have a table in rome with french food for two in a expensive price range	i'm on it
-3 <SILENCE>	api_call french rome two expensive
-4 resto_b R_phone resto_b_phone
-5 resto_b R_cuisine french
-6 resto_b R_address resto_b_address
-7 resto_b R_location rome
-8 resto_b R_number two
-9 resto_b R_price expensive
-10 resto_b R_rating 3
-11 <SILENCE>	what do you think of this option: resto_b
-12 let's do it	great let me do the reservation
-13 thanks	you're welcome
-"""
 
-SMALL_KB = "".join(
-    f"1 {name} {rel}\t{value}\n"
-    for name, facts in [
-        ("resto_a", [("R_cuisine", "italian"), ("R_location", "paris"), ("R_price", "cheap"), ("R_rating", "7"),
-                     ("R_phone", "resto_a_phone"), ("R_address", "resto_a_address"), ("R_number", "six")]),
-        ("resto_b", [("R_cuisine", "french"), ("R_location", "rome"), ("R_price", "expensive"), ("R_rating", "3"),
-                     ("R_phone", "resto_b_phone"), ("R_address", "resto_b_address"), ("R_number", "two")]),
-        ("resto_c", [("R_cuisine", "korean"), ("R_location", "seoul"), ("R_price", "cheap"), ("R_rating", "5"),
-                     ("R_phone", "resto_c_phone"), ("R_address", "resto_c_address"), ("R_number", "four")]),
-    ]
-    for rel, value in facts
-)
+def _facts(name, cuisine, location, price, rating, size):
+    """A restaurant's relations, in the order of the knowledge-base file."""
+    return [("R_cuisine", cuisine), ("R_location", location), ("R_price", price), ("R_rating", rating),
+            ("R_phone", f"{name}_phone"), ("R_address", f"{name}_address"), ("R_number", size)]
+
+
+def _booking(name, cuisine, location, price, rating, size, greeting):
+    """A dialogue booking this restaurant; results in the dataset's relation order."""
+    facts = dict(_facts(name, cuisine, location, price, rating, size))
+    order = ["R_phone", "R_cuisine", "R_address", "R_location", "R_number", "R_price", "R_rating"]
+    lines = [f"{greeting}\thello what can i help you with today",
+             f"may i have a table in {location} with {cuisine} food for {size} in a {price} price range\ti'm on it",
+             f"<SILENCE>\tapi_call {cuisine} {location} {size} {price}",
+             *(f"{name} {rel} {facts[rel]}" for rel in order),
+             f"<SILENCE>\twhat do you think of this option: {name}",
+             "let's do it\tgreat let me do the reservation",
+             "thanks\tyou're welcome"]
+    return "".join(f"{i} {line}\n" for i, line in enumerate(lines, start=1))
+
+
+SMALL_TRAIN = "\n".join(_booking(*r) for r in RESTAURANTS if r[-1])
+SMALL_KB = "".join(f"1 {r[0]} {rel}\t{value}\n" for r in RESTAURANTS for rel, value in _facts(*r[:-1]))
 
 
 @pytest.fixture(scope="session")
