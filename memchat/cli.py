@@ -19,19 +19,21 @@ class _Group(click.Group):
 
     _plugins_added = False
 
-    def _add_plugin_commands(self) -> None:
+    def _add_plugin_commands(self, ctx: click.Context) -> None:
         if not _Group._plugins_added:
             _Group._plugins_added = True
-            from memchat.plugins import get_plugin_manager
+            from memchat.plugins import call_each, get_plugin_manager
 
-            get_plugin_manager().hook.register_commands(cli=self)
+            pm = get_plugin_manager(ctx.find_root().params.get("plugins_dir"))
+            for _ in call_each(pm, "register_commands", [], {"cli": self}):  # a failure is logged
+                pass
 
     def get_command(self, ctx: click.Context, name: str):
-        self._add_plugin_commands()
+        self._add_plugin_commands(ctx)
         return super().get_command(ctx, name)
 
     def list_commands(self, ctx: click.Context):
-        self._add_plugin_commands()
+        self._add_plugin_commands(ctx)
         return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context):
@@ -43,8 +45,18 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="memchat")
-def cli() -> None:
+@click.option("--plugins-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMCHAT_PLUGINS_DIR",
+              is_eager=True, help="Load every .py file in this folder as a plugin  [default: ./plugins if present]")
+def cli(plugins_dir: Path | None) -> None:
     """memchat: a response-selection bot built on an End-to-End Memory Network."""
+
+
+@cli.command()
+def plugins() -> None:
+    """List the loaded plugins, where each comes from and the hooks it implements (JSON)."""
+    from memchat.plugins import describe, get_plugin_manager
+
+    click.echo(json.dumps(describe(get_plugin_manager()), indent=2))
 
 
 @cli.command()

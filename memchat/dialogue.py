@@ -3,9 +3,11 @@
 A turn, under the conversation's lock (one turn of a conversation at a time, across threads
 and processes):
 
-1. the user turn is committed to the store before anything else happens;
+1. the plugins' ``rewrite_user_turn`` hook may rewrite the text; then the user turn is committed
+   to the store before anything else happens;
 2. the memory window is read back from the store (one indexed query);
-3. the model ranks the candidates and the best reply is committed;
+3. the model ranks the candidates; the best one that no plugin vetoes (``veto_reply``) is
+   committed;
 4. an action reply (``api_call ...``) goes to the plugins' ``execute_action`` hook; its result
    lines are committed as ``kb`` events together with an implicit ``<SILENCE>`` user turn (the
    dataset's way of letting the bot speak twice), and the bot speaks again -- at most
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from memchat.dialogs import BOT, KB, SILENCE, USER, Turn
 from memchat.errors import MemchatError
 from memchat.locks import ConversationLocks
+from memchat.plugins import PluginFailure, call_each
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
 
@@ -34,6 +37,7 @@ class Reply:
     text: str
     ranking: Ranking  # what the model scored and looked at for this reply
     action_results: list[str] | None = None  # the result lines when the reply was an action
+    plugin_failures: list[PluginFailure] = field(default_factory=list)  # plugins that raised on the way
 
     @property
     def is_action(self) -> bool:
@@ -79,23 +83,62 @@ class DialogueManager:
         conversation_id = check_conversation_id(conversation_id)
         text = clean_text(text)
         with self.locks.hold(conversation_id):
-            self.store.append(conversation_id, [Event(USER, text)])
+            failures: list[PluginFailure] = []
+            event = self._user_event(conversation_id, text, failures)
+            self.store.append(conversation_id, [event])
             window = self.store.recent(conversation_id, self.ranker.memory_size + 1)
             turns = [Turn(e.speaker, e.text, e.seq) for e in window]
-            return self._speak(conversation_id, turns, run_actions)
+            replies = self._speak(conversation_id, turns, run_actions, [])
+            if replies and failures:  # the rewrite's failures are the first reply's too
+                replies[0].plugin_failures[:0] = failures
+            return replies
 
-    def _speak(self, conversation_id: str, turns: list[Turn], run_actions: bool) -> list[Reply]:
+    def _user_event(self, conversation_id: str, text: str, failures: list[PluginFailure]) -> Event:
+        """The user turn as stored: rewritten by the plugins in turn; the original kept in its data."""
+        said, args = text, {"conversation_id": conversation_id, "text": text}
+        for plugin, new in call_each(self.pm, "rewrite_user_turn", failures, args):
+            try:
+                args["text"] = clean_text(new)  # the next plugin sees this one's rewrite
+            except MemchatError as e:  # a rewrite that is not a turn: keep the text as it was
+                failures.append(PluginFailure(plugin, "rewrite_user_turn", str(e)))
+        text = args["text"]
+        data = {"original": said} if text != said else {}
+        if failures:
+            data["plugin_errors"] = [str(f) for f in failures]
+        return Event(USER, text, data or None)
+
+    def _choose(self, conversation_id: str, ranking: Ranking, turns: list[Turn],
+                failures: list[PluginFailure]) -> str | None:
+        """The best-ranked candidate no plugin vetoes; None when they veto every one."""
+        if not self.pm.hook.veto_reply.get_hookimpls():
+            return ranking.best
+        for i in ranking.scores.argsort(descending=True).tolist():
+            reply = ranking.candidates[i]
+            args = {"conversation_id": conversation_id, "reply": reply, "history": turns}
+            if not any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
+                return reply
+        return None
+
+    def _speak(self, conversation_id: str, turns: list[Turn], run_actions: bool,
+               failures: list[PluginFailure]) -> list[Reply]:
         replies = []
         for _ in range(self.max_actions + 1):
             ranking = self.ranker.rank(turns)
-            reply = Reply(ranking.best, ranking)
-            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text)])
+            text = self._choose(conversation_id, ranking, list(turns), failures)
+            if text is None:  # every candidate vetoed: the bot says nothing
+                break
+            reply = Reply(text, ranking, plugin_failures=failures)
+            data = {"plugin_errors": [str(f) for f in failures]} if failures else None
+            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text, data)])
             turns.append(Turn(BOT, reply.text, stored.seq))
             replies.append(reply)
+            failures = []
             if not reply.is_action or not run_actions:
                 break
-            results = self.pm.hook.execute_action(store=self.store, conversation_id=conversation_id,
-                                                  action=reply.text)
+            args = {"store": self.store, "conversation_id": conversation_id, "action": reply.text}
+            results = next((r for _, r in call_each(self.pm, "execute_action", failures, args)), None)
+            reply.plugin_failures += failures
+            failures = []
             if results is None:  # no plugin runs this action: the reply stands as said
                 break
             reply.action_results = list(results)

@@ -12,8 +12,23 @@ def register_commands(cli):
 
 
 @hookspec
+def register_routes(app):
+    """Add HTTP routes to ``memchat serve`` (a FastAPI application)."""
+
+
+@hookspec
 def load_knowledge_base(store, path):
     """Load the knowledge-base file at path into the store's database."""
+
+
+@hookspec
+def rewrite_user_turn(conversation_id, text):
+    """See a user turn before it is stored and ranked: new text, or None to keep it."""
+
+
+@hookspec
+def veto_reply(conversation_id, reply, history):
+    """See the bot's chosen reply before it is stored: True vetoes it, and the next best is tried."""
 
 
 @hookspec(firstresult=True)
