@@ -284,5 +284,49 @@ def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: s
         bot.close()
 
 
+@cli.command()
+@click.option("--model", type=click.Path(path_type=Path), help="A bundle  [default: the newest under ./models]")
+@click.option("--db", help=DB_HELP)
+@click.option("--kb", type=click.Path(path_type=Path), help="Load this knowledge-base file into the store first.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=5005, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes; they share the store.")
+@click.option("--auth-token", envvar="MEMCHAT_AUTH_TOKEN",
+              help="Every route but the health checks needs ?token=TOKEN (or a Bearer header)  [env: MEMCHAT_AUTH_TOKEN]")
+@click.option("--cors", multiple=True, metavar="ORIGIN", help="Allow browsers on ORIGIN ('*': any); repeatable.")
+@click.option("--max-body", type=click.IntRange(1), default=64 * 1024, show_default=True,
+              help="Largest request body, in bytes.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              default="info", show_default=True)
+def serve(model: Path | None, db: str | None, kb: Path | None, host: str, port: int, workers: int,
+          auth_token: str | None, cors: tuple[str, ...], max_body: int, log_level: str) -> None:
+    """Serve the bot over HTTP with Rasa's REST channel contract (POST /webhooks/rest/webhook).
+
+    The OpenAPI document is at /openapi.json, its pages at /docs."""
+    import os
+
+    import uvicorn
+
+    from memchat.bot import Bot, newest_bundle
+    from memchat.server import ServerSettings, create_app, settings_to_env
+    from memchat.store import resolve_url
+
+    settings = ServerSettings(model=str((model or newest_bundle()).resolve()), db=resolve_url(db),
+                              auth_token=auth_token, cors=list(cors), max_body=max_body)
+    bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
+    click.echo(f"memchat serve: model {settings.model}, store {bot.store.shown}, http://{host}:{port}", err=True)
+    if workers == 1:
+        uvicorn.run(create_app(settings, bot), host=host, port=port, log_level=log_level)
+    else:
+        bot.close()
+        root = click.get_current_context().find_root().params.get("plugins_dir")
+        if root:
+            os.environ["MEMCHAT_PLUGINS_DIR"] = str(Path(root).resolve())
+        settings_to_env(settings)
+        uvicorn.run("memchat.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level)
+
+
 def main() -> None:
     cli(prog_name="memchat")

@@ -72,8 +72,7 @@ class DialogueManager:
         self.store = store
         self.pm = plugin_manager or get_plugin_manager()
         self.max_actions = max_actions
-        lock_dir = store.sqlite_path.with_name(store.sqlite_path.name + ".locks") if store.sqlite_path else None
-        self.locks = ConversationLocks(lock_dir)
+        self.locks = ConversationLocks(store.lock_dir)
 
     def respond(self, conversation_id: str, text: str | bytes, run_actions: bool = True) -> list[Reply]:
         """Store the user's turn, then the bot's replies; returns the replies in order.

@@ -1,11 +1,14 @@
-"""Per-conversation locks across threads and processes: one turn of a conversation at a time.
+"""Locks across threads and processes: one turn of a conversation at a time, one writer at a time.
 
-A conversation id hashes to one of ``STRIPES`` locks. Inside a process that is a thread lock;
-across processes sharing a SQLite file it is also an exclusive ``flock`` on a lock file beside
-the database (``<db>.locks/NN``). Two conversations share a stripe rarely, and then merely
-take turns. Other databases get the thread locks only: processes sharing a PostgreSQL store
-still never store a turn twice or out of order (the store's unique ``seq`` sees to it), but
-their turns for one conversation may interleave.
+``ProcessLock`` is a thread lock and, across processes sharing a SQLite file, an exclusive
+``flock`` on a lock file in ``<db>.locks/``. A process waiting on ``flock`` wakes the moment the
+holder lets go, whereas SQLite's own busy handler polls with sleeps of up to 100 ms: queueing
+writers on a ``ProcessLock`` first keeps the tail latency of a busy store low.
+
+``ConversationLocks``: a conversation id hashes to one of ``STRIPES`` process locks. Two
+conversations share a stripe rarely, and then merely take turns. Other databases get the thread
+locks only: processes sharing a PostgreSQL store still never store a turn twice or out of order
+(the store's unique ``seq`` sees to it), but their turns for one conversation may interleave.
 """
 
 from __future__ import annotations
@@ -25,42 +28,45 @@ except ImportError:  # Windows: thread locks only
 STRIPES = 64
 
 
+class ProcessLock:
+    def __init__(self, path: Path | None = None):
+        self._thread = threading.Lock()
+        self._path = path if fcntl is not None else None
+        self._fd: int | None = None  # opened on first use, under the thread lock
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._thread:
+            if self._path is None:
+                yield
+                return
+            if self._fd is None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._thread:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
 class ConversationLocks:
     def __init__(self, lock_dir: Path | None = None):
-        self._threads = [threading.Lock() for _ in range(STRIPES)]
-        self._dir = lock_dir if fcntl is not None else None
-        self._files: dict[int, int] = {}  # stripe -> open file descriptor, opened on first use
-        self._files_lock = threading.Lock()
-        if self._dir is not None:
-            self._dir.mkdir(parents=True, exist_ok=True)
+        self._stripes = [ProcessLock(lock_dir / f"{s:02d}" if lock_dir else None) for s in range(STRIPES)]
 
     @staticmethod
     def stripe(conversation_id: str) -> int:
         return zlib.crc32(conversation_id.encode("utf-8", "surrogatepass")) % STRIPES
 
-    def _fd(self, stripe: int) -> int:
-        with self._files_lock:
-            fd = self._files.get(stripe)
-            if fd is None:
-                fd = self._files[stripe] = os.open(self._dir / f"{stripe:02d}", os.O_RDWR | os.O_CREAT, 0o644)
-            return fd
-
-    @contextmanager
-    def hold(self, conversation_id: str) -> Iterator[None]:
-        s = self.stripe(conversation_id)
-        with self._threads[s]:
-            if self._dir is None:
-                yield
-                return
-            fd = self._fd(s)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+    def hold(self, conversation_id: str):
+        return self._stripes[self.stripe(conversation_id)].hold()
 
     def close(self) -> None:
-        with self._files_lock:
-            for fd in self._files.values():
-                os.close(fd)
-            self._files.clear()
+        for lock in self._stripes:
+            lock.close()

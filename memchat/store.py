@@ -42,6 +42,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from memchat.dialogs import SPEAKERS
 from memchat.errors import MemchatError
+from memchat.locks import ProcessLock
 
 DEFAULT_URL = "sqlite:///memchat.db"
 
@@ -156,6 +157,8 @@ class Store:
                 self.engine = create_engine(url, pool_pre_ping=True)
         except (ImportError, ArgumentError, SQLAlchemyError) as e:
             raise MemchatError(f"database URL '{self.url}': {e}") from None
+        self.lock_dir = self.sqlite_path.with_name(self.sqlite_path.name + ".locks") if self.sqlite_path else None
+        self._writer = ProcessLock(self.lock_dir / "writer" if self.lock_dir else None)
         self.migrate()
 
     # ---- schema -------------------------------------------------------------------------
@@ -201,7 +204,7 @@ class Store:
         """Append events to a conversation (created if new) in one transaction; returns them numbered."""
         for attempt in range(5):
             try:
-                with self.engine.begin() as conn:
+                with self._writer.hold(), self.engine.begin() as conn:
                     return self._append(conn, conversation_id, new)
             except IntegrityError:
                 # another process created the conversation or took these seq numbers first
@@ -259,11 +262,13 @@ class Store:
             return [tuple(r) for r in conn.execute(query)]
 
     def reader(self) -> Connection:
-        """A connection for reads: on SQLite a deferred transaction, which never waits for writers."""
+        """A connection for reads, each one statement: on SQLite outside any transaction (every
+        statement sees one snapshot), so a read never waits for writers nor holds them up."""
         return self.engine.connect().execution_options(memchat_read=True)
 
     def close(self) -> None:
         self.engine.dispose()
+        self._writer.close()
 
 
 def _to_events(conversation_id: str, rows: Iterable) -> list[Event]:
@@ -286,7 +291,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("memchat_read") else "BEGIN IMMEDIATE")
+        if not conn.get_execution_options().get("memchat_read"):  # a read is one statement: no BEGIN
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def resolve_url(db: str | None) -> str:

@@ -1,0 +1,228 @@
+"""``memchat serve``: the bot over HTTP, with the contract of Rasa's REST channel.
+
+Rasa clients and chat widgets post ``{"sender": id, "message": text}`` to
+``/webhooks/rest/webhook`` and get ``[{"recipient_id": id, "text": reply}, ...]`` back. Around
+that: the conversation's stored events (``/conversations/{id}/tracker``), ``/status``,
+``/version``, an optional token (Rasa's ``?token=``, or ``Authorization: Bearer``), a request
+body limit, CORS, and the OpenAPI document FastAPI writes (``/openapi.json``, ``/docs``).
+
+Bad requests get a 4xx with a one-line message in Rasa's error form, and nothing is stored for
+them. Several worker processes may share one SQLite store: each builds its app from the same
+``ServerSettings`` (``app_from_env``), and the dialogue manager's locks work across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from memchat import __version__
+from memchat.errors import MemchatError
+
+SETTINGS_ENV = "MEMCHAT_SERVE_SETTINGS"  # how the parent hands ServerSettings to worker processes
+HEALTH_PATHS = frozenset({"/", "/webhooks/rest", "/webhooks/rest/"})  # open even with a token
+
+
+@dataclass
+class ServerSettings:
+    model: str | None = None  # bundle path; None: the newest under ./models
+    db: str | None = None  # store URL or SQLite file; None: $MEMCHAT_DB or ./memchat.db
+    auth_token: str | None = None  # when set, every route but the health checks needs it
+    cors: list[str] = field(default_factory=list)  # origins allowed to call from a browser ("*": any)
+    max_body: int = 64 * 1024  # bytes of a request body; more gets 413
+
+
+class UserMessage(BaseModel):
+    """A message for the bot, as Rasa's REST channel receives it."""
+
+    model_config = ConfigDict(extra="ignore")
+    sender: StrictStr = Field(description="The conversation id: one per user.", examples=["alice"])
+    message: StrictStr = Field(description="What the user says; empty lets the bot go on.", examples=["hi"])
+    metadata: dict | None = Field(default=None, description="Accepted for Rasa clients; not used.")
+
+
+class BotMessage(BaseModel):
+    recipient_id: str
+    text: str
+
+
+def error(code: int, message: str, reason: str) -> JSONResponse:
+    """Rasa's error body: ``{"version", "status": "failure", "message", "reason", "code"}``."""
+    return JSONResponse({"version": __version__, "status": "failure", "message": message, "reason": reason,
+                         "code": code}, status_code=code)
+
+
+def invalid(errors: list[dict]) -> JSONResponse:
+    """A 400 naming the first field that is wrong and what was expected."""
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return error(400, f"request body: not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})",
+                     "BadRequest")
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request body"
+    return error(400, f"{where}: {first['msg']}", "BadRequest")
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, by Content-Length or while reading."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        response = error(413, f"request body: larger than {self.limit} bytes", "PayloadTooLarge")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class TokenCheck:
+    """Refuses every request but the health checks without the token (Rasa's ``?token=``, or an
+    ``Authorization: Bearer`` header) with 401. A plain ASGI middleware: it costs microseconds."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] not in HEALTH_PATHS:
+            given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[-1].encode()
+            if not given:
+                given = dict(scope["headers"]).get(b"authorization", b"").removeprefix(b"Bearer ")
+            if not secrets.compare_digest(given, self.token):
+                response = error(401, "missing or wrong token: pass ?token=TOKEN or an Authorization: Bearer "
+                                      "header", "NotAuthenticated")
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ServerSettings, bot=None) -> FastAPI:
+    """The ASGI application; ``bot`` defaults to ``Bot.load(settings.model, settings.db)``."""
+    import torch
+
+    from memchat.bot import Bot
+    from memchat.plugins import call_each
+
+    torch.set_num_threads(1)  # one tiny query per request: more threads only contend
+    if bot is None:
+        bot = Bot.load(settings.model, db=settings.db)
+    app = FastAPI(title="memchat", version=__version__,
+                  description="A response-selection bot (MemN2N) with the Rasa REST channel contract.")
+    app.state.bot = bot
+    turns = ThreadPoolExecutor(1, thread_name_prefix="memchat-turn")
+    app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        return invalid(exc.errors())
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail), type(exc).__name__ if exc.status_code >= 500 else
+                     {401: "NotAuthenticated", 404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest"))
+
+    @app.get("/", response_class=PlainTextResponse, tags=["health"])
+    async def hello() -> str:
+        """Health check, as Rasa's root route."""
+        return f"Hello from memchat: {__version__}"
+
+    @app.get("/webhooks/rest/", tags=["rest channel"])
+    @app.get("/webhooks/rest", include_in_schema=False)
+    async def rest_health() -> dict:
+        """Health check of the REST channel."""
+        return {"status": "ok"}
+
+    @app.post("/webhooks/rest/webhook", response_model=list[BotMessage], tags=["rest channel"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": UserMessage.model_json_schema()}}}})
+    async def webhook(request: Request) -> list[dict]:
+        """Answer one user message: the user turn and every reply are stored before this returns.
+
+        The body is read as JSON whatever its Content-Type, as Rasa does."""
+        body = await request.body()
+        try:
+            message = UserMessage.model_validate_json(body)
+        except ValidationError as e:
+            return invalid(e.errors())
+        try:
+            replies = await asyncio.get_running_loop().run_in_executor(turns, bot.respond, message.sender,
+                                                                        message.message)
+        except MemchatError as e:
+            return error(400, str(e), "BadRequest")
+        return [{"recipient_id": message.sender, "text": text} for text in replies]
+
+    @app.get("/conversations/{conversation_id}/tracker", tags=["conversations"])
+    def tracker(conversation_id: str) -> dict:
+        """The conversation's stored events, oldest first."""
+        if not bot.store.exists(conversation_id):
+            raise HTTPException(404, f"conversation '{conversation_id}': not found")
+        events = bot.store.events(conversation_id)
+        latest_user = next((e for e in reversed(events) if e.speaker == "user"), None)
+        return {
+            "sender_id": conversation_id,
+            "latest_message": {"text": latest_user.text} if latest_user else None,
+            "latest_event_time": events[-1].timestamp if events else None,
+            "events": [{"event": e.speaker, **e.to_dict()} for e in events],
+        }
+
+    @app.get("/status", tags=["server"])
+    def status() -> dict:
+        """The model this server answers with, its store and its plugins."""
+        return {"model_file": str(bot.model_path), "store": bot.store.shown, "memchat_version": __version__,
+                "plugins": [name for name, _ in bot.manager.pm.list_name_plugin()]}
+
+    @app.get("/version", tags=["server"])
+    async def version() -> dict:
+        return {"version": __version__, "minimum_compatible_version": __version__}
+
+    for _ in call_each(bot.manager.pm, "register_routes", [], {"app": app}):  # a failure is logged
+        pass
+
+    if settings.cors:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["*"])
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+    if settings.auth_token:
+        app.add_middleware(TokenCheck, token=settings.auth_token)  # outermost: nothing runs before it
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of a worker process started by ``memchat serve --workers N`` (uvicorn factory)."""
+    return create_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
+
+
+def settings_to_env(settings: ServerSettings) -> None:
+    os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
