@@ -38,7 +38,7 @@ def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginMa
     global _manager
     if _manager is None:
         testing = getattr(sys, "_called_from_test", False)
-        folder = plugins_dir or os.environ.get("MEMCHAT_PLUGINS_DIR")
+        folder = plugins_dir or os.environ.get("MEMCHAT_PLUGINS_DIR") or None
         if folder is None and not testing and DEFAULT_PLUGINS_DIR.is_dir():
             folder = DEFAULT_PLUGINS_DIR
         _manager = new_plugin_manager(folder, entry_points=not testing)

@@ -1,0 +1,195 @@
+import json
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from memchat.bot import Bot
+from memchat.plugins import new_plugin_manager
+from memchat.server import ServerSettings, create_app
+
+from conftest import BOOKING
+
+GREETING = "hello what can i help you with today"
+WEBHOOK = "/webhooks/rest/webhook"
+
+
+def client(bot, **settings) -> TestClient:
+    return TestClient(create_app(ServerSettings(**settings), bot))
+
+
+def stored(bot) -> int:
+    return sum(n for _, n, _ in bot.store.conversations(limit=10_000))
+
+
+def test_the_rest_channel_answers_as_rasa_does(bot):
+    http = client(bot)
+    assert http.get("/webhooks/rest/").json() == {"status": "ok"}
+    assert http.post(WEBHOOK, json={"sender": "ann", "message": "hi"}).json() == [
+        {"recipient_id": "ann", "text": GREETING}]
+    http.post(WEBHOOK, json={"sender": "ann", "message": BOOKING})
+    replies = http.post(WEBHOOK, json={"sender": "ann", "message": ""}).json()
+    assert [r["text"] for r in replies] == ["api_call italian paris six cheap", "what do you think of this option: resto_a"]
+    # Rasa's widgets post with other content types; the body is JSON all the same
+    r = http.post(WEBHOOK, content=json.dumps({"sender": "bob", "message": "hi", "metadata": {"x": 1}}),
+                  headers={"content-type": "text/plain"})
+    assert r.json() == [{"recipient_id": "bob", "text": GREETING}]
+
+
+def test_the_tracker_is_the_stored_conversation(bot):
+    http = client(bot)
+    http.post(WEBHOOK, json={"sender": "ann", "message": "hi"})
+    tracker = http.get("/conversations/ann/tracker").json()
+    assert tracker["sender_id"] == "ann" and tracker["latest_message"] == {"text": "hi"}
+    assert [(e["event"], e["seq"], e["text"]) for e in tracker["events"]] == [
+        ("user", 1, "hi"), ("bot", 2, GREETING)]
+    assert [(e.seq, e.text) for e in bot.history("ann")] == [(1, "hi"), (2, GREETING)]
+
+
+def test_status_version_and_the_openapi_document(bot):
+    http = client(bot)
+    status = http.get("/status").json()
+    assert status["model_file"] == str(bot.model_path) and "memchat_plugins.kb" in status["plugins"]
+    assert http.get("/version").json()["version"]
+    spec = http.get("/openapi.json").json()
+    body = spec["paths"][WEBHOOK]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"sender", "message"}
+    assert {"/conversations/{conversation_id}/tracker", "/status", "/version"} <= set(spec["paths"])
+
+
+BAD = [
+    ("malformed JSON", b'{"sender": "x", "message": ', 400, "not valid JSON"),
+    ("not an object", b'["hi"]', 400, "request body"),
+    ("missing sender", b'{"message": "hi"}', 400, "sender: Field required"),
+    ("missing message", b'{"sender": "x"}', 400, "message: Field required"),
+    ("message not a string", b'{"sender": "x", "message": 5}', 400, "message: Input should be a valid string"),
+    ("sender not a string", b'{"sender": 7, "message": "hi"}', 400, "sender: Input should be a valid string"),
+    ("empty sender", b'{"sender": " ", "message": "hi"}', 400, "conversation id"),
+    ("too long", json.dumps({"sender": "x", "message": "a " * 6000}).encode(), 400, "message too long"),
+    ("empty body", b"", 400, "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("body,code,message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_requests_get_a_4xx_with_a_clear_message_and_store_nothing(bot, body, code, message):
+    http = client(bot)
+    http.post(WEBHOOK, json={"sender": "x", "message": "hi"})
+    before = stored(bot)
+    r = http.post(WEBHOOK, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == code
+    assert message in r.json()["message"] and r.json()["status"] == "failure"
+    assert stored(bot) == before
+
+
+def test_oversize_bodies_get_413_by_length_and_while_streaming(bot):
+    http = client(bot, max_body=1000)
+    body = json.dumps({"sender": "x", "message": "a" * 2000}).encode()
+    r = http.post(WEBHOOK, content=body)
+    assert r.status_code == 413 and "larger than 1000 bytes" in r.json()["message"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        yield body[:800]
+        yield body[800:]
+
+    assert http.post(WEBHOOK, content=chunks()).status_code == 413
+    assert stored(bot) == 0
+
+
+def test_an_unknown_conversation_is_404(bot):
+    r = client(bot).get("/conversations/nobody/tracker")
+    assert r.status_code == 404 and "nobody" in r.json()["message"]
+
+
+def test_with_a_token_every_route_but_the_health_checks_needs_it(bot):
+    http = client(bot, auth_token="s3cret")
+    for method, path in [("post", WEBHOOK), ("get", "/conversations/ann/tracker"), ("get", "/status"),
+                         ("get", "/version"), ("get", "/openapi.json"), ("get", "/docs")]:
+        kwargs = {"json": {"sender": "ann", "message": "hi"}} if method == "post" else {}
+        assert getattr(http, method)(path, **kwargs).status_code == 401, path
+        assert getattr(http, method)(path + "?token=wrong", **kwargs).status_code == 401, path
+        assert getattr(http, method)(path + "?token=s3cret", **kwargs).status_code == 200, path
+    assert http.get("/status", headers={"authorization": "Bearer s3cret"}).status_code == 200
+    assert http.get("/webhooks/rest/").status_code == 200 and http.get("/").status_code == 200
+    assert [e.text for e in bot.history("ann")] == ["hi", GREETING]  # the refused post stored nothing
+
+
+def test_cors_lets_the_named_origin_in(bot):
+    http = client(bot, cors=["https://chat.example"])
+    r = http.options(WEBHOOK, headers={"origin": "https://chat.example", "access-control-request-method": "POST"})
+    assert r.headers["access-control-allow-origin"] == "https://chat.example"
+    r = http.options(WEBHOOK, headers={"origin": "https://evil.example", "access-control-request-method": "POST"})
+    assert "access-control-allow-origin" not in r.headers
+
+
+ROUTES = '''
+from memchat.hookspecs import hookimpl
+
+@hookimpl
+def register_routes(app):
+    @app.get("/conversations")
+    def conversations():
+        return [cid for cid, _, _ in app.state.bot.store.conversations()]
+'''
+
+
+def test_plugins_add_routes_behind_the_same_token(small, tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "routes.py").write_text(ROUTES)
+    bot = Bot.load(small / "model", db=str(tmp_path / "m.db"), plugin_manager=new_plugin_manager(folder, False))
+    http = client(bot, auth_token="t")
+    http.post(WEBHOOK + "?token=t", json={"sender": "ann", "message": "hi"})
+    assert http.get("/conversations").status_code == 401
+    assert http.get("/conversations?token=t").json() == ["ann"]
+    bot.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in_order(small, tmp_path):
+    port, db = free_port(), tmp_path / "shared.db"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "memchat", "serve", "--model", str(small / "model"), "--db", str(db),
+         "--kb", str(small / "small-kb.txt"), "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(url + "/webhooks/rest/").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        messages = [f"turn {i}" for i in range(24)] + ["hi"] * 8
+
+        def post(text):
+            with httpx.Client(base_url=url) as c:  # a connection each: both workers get requests
+                return c.post(WEBHOOK, json={"sender": "same", "message": text})
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(post, messages))
+        assert all(r.status_code == 200 and len(r.json()) >= 1 for r in responses)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    bot = Bot.load(small / "model", db=str(db))
+    events = bot.history("same")
+    bot.close()
+    users = [e.text for e in events if e.speaker == "user" and not (e.data or {}).get("implicit")]
+    assert sorted(users) == sorted(messages)  # each stored exactly once
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    for i, e in enumerate(events):  # every user turn is answered before the next one is taken
+        if e.speaker == "user":
+            assert events[i + 1].speaker == "bot"
