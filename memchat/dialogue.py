@@ -87,7 +87,7 @@ class DialogueManager:
             self.store.append(conversation_id, [event])
             window = self.store.recent(conversation_id, self.ranker.memory_size + 1)
             turns = [Turn(e.speaker, e.text, e.seq) for e in window]
-            replies = self._speak(conversation_id, turns, run_actions, [])
+            replies = self._speak(conversation_id, turns, window[-1].seq, run_actions, [])
             if replies and failures:  # the rewrite's failures are the first reply's too
                 replies[0].plugin_failures[:0] = failures
             return replies
@@ -118,8 +118,9 @@ class DialogueManager:
                 return reply
         return None
 
-    def _speak(self, conversation_id: str, turns: list[Turn], run_actions: bool,
+    def _speak(self, conversation_id: str, turns: list[Turn], last_seq: int, run_actions: bool,
                failures: list[PluginFailure]) -> list[Reply]:
+        """``last_seq``: the conversation's last stored seq; we hold its lock, so it stays ours."""
         replies = []
         for _ in range(self.max_actions + 1):
             ranking = self.ranker.rank(turns)
@@ -128,7 +129,8 @@ class DialogueManager:
                 break
             reply = Reply(text, ranking, plugin_failures=failures)
             data = {"plugin_errors": [str(f) for f in failures]} if failures else None
-            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text, data)])
+            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text, data)], after=last_seq)
+            last_seq = stored.seq
             turns.append(Turn(BOT, reply.text, stored.seq))
             replies.append(reply)
             failures = []
@@ -142,8 +144,9 @@ class DialogueManager:
                 break
             reply.action_results = list(results)
             new = [Event(KB, line) for line in results] + [Event(USER, SILENCE, {"implicit": True})]
-            for e in self.store.append(conversation_id, new):
+            for e in self.store.append(conversation_id, new, after=last_seq):
                 turns.append(Turn(e.speaker, e.text, e.seq))
+                last_seq = e.seq
             turns = turns[-(self.ranker.memory_size + 1) :]
         return replies
 

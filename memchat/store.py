@@ -74,7 +74,7 @@ events_table = Table(
     Column("speaker", String(8), nullable=False),  # user, bot or kb
     Column("text", Text, nullable=False),
     Column("timestamp", Float, nullable=False),
-    Column("data", JSON, nullable=True),
+    Column("data", JSON(none_as_null=True), nullable=True),  # no data: SQL NULL, nothing to decode
     # also the index that makes "the last N events of a conversation" one range scan
     UniqueConstraint("conversation_id", "seq", name="uq_events_conversation_seq"),
 )
@@ -200,21 +200,27 @@ class Store:
             return conn.scalar(select(func.max(migrations_table.c.version))) or 0
 
     # ---- writing ------------------------------------------------------------------------
-    def append(self, conversation_id: str, new: Sequence[Event]) -> list[Event]:
-        """Append events to a conversation (created if new) in one transaction; returns them numbered."""
+    def append(self, conversation_id: str, new: Sequence[Event], after: int | None = None) -> list[Event]:
+        """Append events to a conversation (created if new) in one transaction; returns them numbered.
+
+        ``after``: the conversation's last seq, when the caller knows it (it holds the
+        conversation's lock and has just read or written it): saves a query. Should it be wrong,
+        the append fails its check and is retried with the seq read from the database."""
         for attempt in range(5):
             try:
                 with self._writer.hold(), self.engine.begin() as conn:
-                    return self._append(conn, conversation_id, new)
+                    return self._append(conn, conversation_id, new, after)
             except IntegrityError:
                 # another process created the conversation or took these seq numbers first
                 if attempt == 4:
                     raise
+                after = None
         raise AssertionError("unreachable")
 
-    def _append(self, conn: Connection, conversation_id: str, new: Sequence[Event]) -> list[Event]:
+    def _append(self, conn: Connection, conversation_id: str, new: Sequence[Event], last: int | None) -> list[Event]:
         now = time.time()
-        last = conn.scalar(_LAST_SEQ, {"cid": conversation_id})
+        if last is None:
+            last = conn.scalar(_LAST_SEQ, {"cid": conversation_id})
         if last is None:
             conn.execute(_NEW_CONVERSATION, {"cid": conversation_id, "now": now})
             last = 0
@@ -292,7 +298,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):
         if not conn.get_execution_options().get("memchat_read"):  # a read is one statement: no BEGIN
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # straight to sqlite3: hot path
 
 
 def resolve_url(db: str | None) -> str:
