@@ -78,8 +78,8 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
     """Train a model on the dialogues in PATH (a folder or a -trn.txt file) and write a bundle.
 
     In a folder, *-trn.txt files train, *-dev.txt files pick the best epoch, *candidates*.txt
-    holds the replies to choose from and *kb*.txt the knowledge base. The last line printed is
-    the bundle's path.
+    holds the replies to choose from, *kb*.txt the knowledge base, and config.toml's [train]
+    table the settings (flags win). The last line printed is the bundle's path.
     """
     import torch
 
@@ -89,11 +89,12 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
     from memchat.model import MemN2N, MemN2NConfig
     from memchat.progress import EpochProgress
     from memchat.taskfiles import find_task_files
-    from memchat.train import TASK_DEFAULTS, TrainConfig
+    from memchat.train import TASK_DEFAULTS, TrainConfig, folder_settings
     from memchat.train import train as run_training
 
     files = find_task_files(path, task)
     settings = dict(TASK_DEFAULTS.get(files.task, TASK_DEFAULTS[None]))
+    settings.update(folder_settings(path if path.is_dir() else path.parent))
     settings.update({k: v for k, v in given.items() if v is not None})
     train_dialogs = [d for p in files.train for d in read_dialogs(p)]
     dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
@@ -326,6 +327,51 @@ def serve(model: Path | None, db: str | None, kb: Path | None, host: str, port: 
         settings_to_env(settings)
         uvicorn.run("memchat.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="The generator's seed.")
+@click.option("--force", is_flag=True, help="Write into FOLDER even if it is not empty.")
+def init(folder: Path, seed: int, force: bool) -> None:
+    """Scaffold a bot in FOLDER: sample restaurant dialogues (train, dev), candidates, knowledge
+    base and config.toml, all written by a seeded generator. Edit them into your own domain."""
+    from memchat.corpus import write_corpus
+
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise MemchatError(f"{folder}: not empty; pick a new folder or pass --force")
+    for path in write_corpus(folder, seed=seed):
+        click.echo(f"wrote {path}", err=True)
+    click.echo(f"next: memchat start {folder}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("dialogues"))
+@click.option("--db", help=DB_HELP)
+@click.option("--retrain", is_flag=True, help="Train again even if models/<FOLDER name> exists.")
+@click.pass_context
+def start(ctx: click.Context, folder: Path, db: str | None, retrain: bool) -> None:
+    """Train the bot of FOLDER (default: ./dialogues) into models/<FOLDER name> unless it is
+    there already, then chat with it in the REPL, its knowledge base loaded."""
+    from memchat.taskfiles import find_task_files
+
+    files = find_task_files(folder)
+    bundle = Path("models") / folder.resolve().name
+    if retrain or not (bundle / "metadata.json").is_file():
+        import shutil
+
+        click.echo(f"training {folder} into {bundle}", err=True)
+        fresh = bundle.with_name(bundle.name + f"-{datetime.now():%Y%m%d-%H%M%S}")
+        ctx.invoke(train, path=folder, out=bundle.parent, name=fresh.name)
+        if bundle.exists():  # the old bundle goes only once the new one is complete
+            old = bundle.with_name(bundle.name + ".old")
+            bundle.rename(old)
+            fresh.rename(bundle)
+            shutil.rmtree(old)
+        else:
+            fresh.rename(bundle)
+    kb = files.kb[0] if files.kb else None
+    ctx.invoke(repl, model=bundle, db=db, kb=kb)
 
 
 def main() -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import time
+import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import torch
 
+from memchat.errors import MemchatError
 from memchat.evaluate import Scores, predict, score
 from memchat.featurize import Batch, EncodedDialogs, Featurizer
-from memchat.model import MemN2N
+from memchat.model import MemN2N, MemN2NConfig
 
 
 @dataclass
@@ -27,6 +30,30 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+CONFIG_FILE = "config.toml"  # training settings a corpus folder may carry (memchat init writes one)
+
+
+def folder_settings(folder: Path) -> dict:
+    """The ``[train]`` table of ``folder/config.toml``: MemN2NConfig and TrainConfig fields."""
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text()).get("train", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise MemchatError(f"{path}: not valid TOML: {e}") from None
+    known = {f.name: f.type for f in fields(TrainConfig)} | {
+        f.name: f.type for f in fields(MemN2NConfig) if f.name in ("dim", "hops", "memory", "match")}
+    known.pop("seed")  # the command line's --seed, default 0, always wins
+    for key, value in table.items():
+        if key not in known:
+            raise MemchatError(f"{path}: [train] {key}: unknown setting; known: {', '.join(sorted(known))}")
+        want = {"int": int, "float": (int, float), "bool": bool}[str(known[key])]
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise MemchatError(f"{path}: [train] {key}: expected {known[key]}, got {value!r}")
+    return table
 
 
 # Defaults per dialog bAbI task, chosen on the dev sets (the paper's Table 9 was the start).

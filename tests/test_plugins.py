@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from memchat import hookspecs
 from memchat.bot import Bot
