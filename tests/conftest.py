@@ -126,3 +126,29 @@ def bot(small, tmp_path):
     b = Bot.load(small / "model", db=str(tmp_path / "m.db"), kb=small / "small-kb.txt")
     yield b
     b.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(server, url: str, timeout: float = 60) -> None:
+    """Wait for a server subprocess to answer 200 at ``url``; fail with its stderr if it exits."""
+    import time
+
+    import httpx2
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, server.stderr.read()
+        try:
+            if httpx2.get(url).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url}: nothing answered in {timeout} s"
+        time.sleep(0.2)

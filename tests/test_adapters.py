@@ -3,14 +3,13 @@ memchat[rasa], memchat[errbot], memchat[botframework]; skipped where one is not 
 
 import asyncio
 import logging
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import BOOKING
+from conftest import BOOKING, free_port, wait_until_serving
 
 GREETING = "hello what can i help you with today"
 PROPOSAL = ["api_call italian paris six cheap", "what do you think of this option: resto_a"]
@@ -62,12 +61,6 @@ def rasa_call(sender: str, text: str, version: str) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_rasa_custom_action_on_a_real_action_server(small, memchat_env, tmp_path):
     rasa_sdk = pytest.importorskip("rasa_sdk", reason="the Rasa adapter needs memchat[rasa]")
     httpx = pytest.importorskip("httpx2", reason="the tests talk HTTP through httpx2 (memchat[dev])")
@@ -77,15 +70,7 @@ def test_rasa_custom_action_on_a_real_action_server(small, memchat_env, tmp_path
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read()
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the action server did not start"
-                time.sleep(0.2)
+        wait_until_serving(server, url + "/health")
         assert {"name": "action_memchat"} in httpx.get(url + "/actions").json()
 
         def run(text):

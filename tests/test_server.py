@@ -1,8 +1,6 @@
 import json
-import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
@@ -13,7 +11,7 @@ from memchat.bot import Bot
 from memchat.plugins import new_plugin_manager
 from memchat.server import ServerSettings, create_app
 
-from conftest import BOOKING
+from conftest import BOOKING, free_port, wait_until_serving
 
 GREETING = "hello what can i help you with today"
 WEBHOOK = "/webhooks/rest/webhook"
@@ -149,12 +147,6 @@ def test_plugins_add_routes_behind_the_same_token(small, tmp_path):
     bot.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in_order(small, tmp_path):
     port, db = free_port(), tmp_path / "shared.db"
     server = subprocess.Popen(
@@ -163,15 +155,7 @@ def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in
         cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read()
-            try:
-                if httpx.get(url + "/webhooks/rest/").status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+        wait_until_serving(server, url + "/webhooks/rest/")
         messages = [f"turn {i}" for i in range(24)] + ["hi"] * 8
 
         def post(text):
