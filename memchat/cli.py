@@ -22,11 +22,10 @@ class _Group(click.Group):
     def _add_plugin_commands(self, ctx: click.Context) -> None:
         if not _Group._plugins_added:
             _Group._plugins_added = True
-            from memchat.plugins import call_each, get_plugin_manager
+            from memchat.plugins import call_all, get_plugin_manager
 
             pm = get_plugin_manager(ctx.find_root().params.get("plugins_dir"))
-            for _ in call_each(pm, "register_commands", [], {"cli": self}):  # a failure is logged
-                pass
+            call_all(pm, "register_commands", {"cli": self})
 
     def get_command(self, ctx: click.Context, name: str):
         self._add_plugin_commands(ctx)

@@ -131,7 +131,7 @@ def api_call(request: dict[str, str]) -> str:
 
 class DialogueWriter:
     def __init__(self, rng: random.Random, words: dict[str, list[str]], kb: list[Restaurant], filler: float = 0.0):
-        self.rng, self.words, self.kb, self.filler = rng, words, kb, filler
+        self.rng, self.words, self.filler = rng, words, filler
         self.groups: dict[tuple, list[Restaurant]] = {}
         for r in kb:
             self.groups.setdefault((r.cuisine, r.location, r.size, r.price), []).append(r)
@@ -144,9 +144,6 @@ class DialogueWriter:
             if self.rng.random() < self.filler:
                 text += self.rng.choice(FILLER_AFTER)
         return text
-
-    def slot_phrase(self, slot: str, value: str) -> str:
-        return self.say(slot, v=value)
 
     def dialogue(self) -> list[tuple[str, str] | str]:
         """(user, bot) pairs, and result lines as plain strings."""
@@ -161,7 +158,7 @@ class DialogueWriter:
             request[changed] = rng.choice([v for v in choices if v != final[changed]])
         given = [s for s in SLOTS if rng.random() < 0.5]
         turns: list[tuple[str, str] | str] = [(self.say("greet"), HELLO)]
-        slots = "".join(self.slot_phrase(s, request[s]) for s in given)
+        slots = "".join(self.say(s, v=request[s]) for s in given)
         turns.append((self.say("request", slots=slots), ON_IT))
         missing = [s for s in SLOTS if s not in given]
         user = SILENCE
@@ -170,7 +167,7 @@ class DialogueWriter:
             user = self.say(f"answer_{s}", v=request[s])
         turns.append((user, LOOKING))
         if changed:
-            turns.append((self.say("update", slot=self.slot_phrase(changed, final[changed])), UPDATE))
+            turns.append((self.say("update", slot=self.say(changed, v=final[changed])), UPDATE))
             turns.append((self.say("no_more"), LOOKING))
         turns.append((SILENCE, api_call(final)))
         options = sorted(self.groups[key], key=lambda r: -r.rating)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from memchat.dialogs import BOT, KB, SILENCE, USER, Turn
 from memchat.errors import MemchatError
 from memchat.locks import ConversationLocks
-from memchat.plugins import PluginFailure, call_each
+from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
 
@@ -101,9 +101,7 @@ class DialogueManager:
             except MemchatError as e:  # a rewrite that is not a turn: keep the text as it was
                 failures.append(PluginFailure(plugin, "rewrite_user_turn", str(e)))
         text = args["text"]
-        data = {"original": said} if text != said else {}
-        if failures:
-            data["plugin_errors"] = [str(f) for f in failures]
+        data = ({"original": said} if text != said else {}) | failures_data(failures)
         return Event(USER, text, data or None)
 
     def _choose(self, conversation_id: str, ranking: Ranking, turns: list[Turn],
@@ -128,8 +126,8 @@ class DialogueManager:
             if text is None:  # every candidate vetoed: the bot says nothing
                 break
             reply = Reply(text, ranking, plugin_failures=failures)
-            data = {"plugin_errors": [str(f) for f in failures]} if failures else None
-            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text, data)], after=last_seq)
+            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text, failures_data(failures) or None)],
+                                          after=last_seq)
             last_seq = stored.seq
             turns.append(Turn(BOT, reply.text, stored.seq))
             replies.append(reply)

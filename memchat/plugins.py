@@ -19,6 +19,7 @@ from pathlib import Path
 import pluggy
 
 from memchat import hookspecs
+from memchat.errors import MemchatError
 
 log = logging.getLogger("memchat.plugins")
 
@@ -61,16 +62,13 @@ def new_plugin_manager(plugins_dir: str | Path | None = None, entry_points: bool
     return pm
 
 
-def load_plugins_dir(pm: pluggy.PluginManager, folder: Path) -> list[str]:
+def load_plugins_dir(pm: pluggy.PluginManager, folder: Path) -> None:
     """Register every ``.py`` file of ``folder`` (not ``_*.py``, not subfolders) as a plugin named
-    after the file; returns the names registered. A file that is already loaded as a built-in or
-    installed plugin (the project's own plugins/ folder, say) is skipped."""
+    after the file. A file that is already loaded as a built-in or installed plugin (the
+    project's own plugins/ folder, say) is skipped."""
     if not folder.is_dir():
-        from memchat.errors import MemchatError
-
         raise MemchatError(f"--plugins-dir {folder}: not a folder")
     loaded = {Path(f).resolve() for f in (getattr(p, "__file__", None) for p in pm.get_plugins()) if f}
-    names = []
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_") or path.resolve() in loaded:
             continue
@@ -82,9 +80,6 @@ def load_plugins_dir(pm: pluggy.PluginManager, folder: Path) -> list[str]:
             pm.register(module, name=name)
         except Exception as e:
             _report_load_error(f"{name} ({path})", e)
-            continue
-        names.append(name)
-    return names
 
 
 def _report_load_error(name: str, error: Exception) -> None:
@@ -118,6 +113,17 @@ def call_each(pm: pluggy.PluginManager, hook: str, failures: list[PluginFailure]
             continue
         if result is not None:
             yield impl.plugin_name, result
+
+
+def call_all(pm: pluggy.PluginManager, hook: str, kwargs: dict) -> list[object]:
+    """Every implementation's result, for hooks called for their effect (commands, routes); a
+    plugin that raises is logged and skipped."""
+    return [result for _, result in call_each(pm, hook, [], kwargs)]
+
+
+def failures_data(failures: list[PluginFailure]) -> dict:
+    """What an event's data keeps of the plugins that failed while it was made."""
+    return {"plugin_errors": [str(f) for f in failures]} if failures else {}
 
 
 def describe(pm: pluggy.PluginManager) -> list[dict]:

@@ -31,6 +31,7 @@ from memchat import __version__
 from memchat.errors import MemchatError
 
 SETTINGS_ENV = "MEMCHAT_SERVE_SETTINGS"  # how the parent hands ServerSettings to worker processes
+REASONS = {401: "NotAuthenticated", 404: "NotFound", 405: "MethodNotAllowed"}
 HEALTH_PATHS = frozenset({"/", "/webhooks/rest", "/webhooks/rest/"})  # open even with a token
 
 
@@ -133,7 +134,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     import torch
 
     from memchat.bot import Bot
-    from memchat.plugins import call_each
+    from memchat.plugins import call_all
 
     torch.set_num_threads(1)  # one tiny query per request: more threads only contend
     if bot is None:
@@ -142,7 +143,6 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
                   description="A response-selection bot (MemN2N) with the Rasa REST channel contract.")
     app.state.bot = bot
     turns = ThreadPoolExecutor(1, thread_name_prefix="memchat-turn")
-    app.state.settings = settings
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -150,8 +150,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        return error(exc.status_code, str(exc.detail), type(exc).__name__ if exc.status_code >= 500 else
-                     {401: "NotAuthenticated", 404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest"))
+        return error(exc.status_code, str(exc.detail), REASONS.get(exc.status_code, "BadRequest"))
 
     @app.get("/", response_class=PlainTextResponse, tags=["health"])
     async def hello() -> str:
@@ -186,14 +185,14 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     @app.get("/conversations/{conversation_id}/tracker", tags=["conversations"])
     def tracker(conversation_id: str) -> dict:
         """The conversation's stored events, oldest first."""
-        if not bot.store.exists(conversation_id):
+        events = bot.store.events(conversation_id)  # a conversation has events from its first turn on
+        if not events:
             raise HTTPException(404, f"conversation '{conversation_id}': not found")
-        events = bot.store.events(conversation_id)
         latest_user = next((e for e in reversed(events) if e.speaker == "user"), None)
         return {
             "sender_id": conversation_id,
             "latest_message": {"text": latest_user.text} if latest_user else None,
-            "latest_event_time": events[-1].timestamp if events else None,
+            "latest_event_time": events[-1].timestamp,
             "events": [{"event": e.speaker, **e.to_dict()} for e in events],
         }
 
@@ -207,8 +206,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     async def version() -> dict:
         return {"version": __version__, "minimum_compatible_version": __version__}
 
-    for _ in call_each(bot.manager.pm, "register_routes", [], {"app": app}):  # a failure is logged
-        pass
+    call_all(bot.manager.pm, "register_routes", {"app": app})
 
     if settings.cors:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "OPTIONS"],
