@@ -56,6 +56,7 @@ def save_bundle(path: str | Path, model: MemN2N, featurizer: Featurizer, extra: 
         "vocabulary": featurizer.vocab.words,
         "entity_types": featurizer.entities.types,
         "entities": featurizer.entities.entities,
+        "subjects": featurizer.entities.subjects,
         "candidates": featurizer.candidates,
         **extra,
     }
@@ -131,10 +132,13 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     except TypeError as e:
         raise MemchatError(f"{shown}/{METADATA}: field 'config' does not fit this memchat ({e})") from None
     vocab = Vocabulary(metadata["vocabulary"][1:])
-    entities = EntityTable(metadata["entity_types"], metadata["entities"])
+    subjects = metadata.get("subjects", {})  # bundles before the focus match feature lack it
+    if not isinstance(subjects, dict):
+        raise MemchatError(f"{shown}/{METADATA}: field 'subjects' is not a dict")
+    entities = EntityTable(metadata["entity_types"], metadata["entities"], subjects)
     if len(vocab) != config.vocab_size or len(entities.types) != config.num_entity_types:
         raise MemchatError(f"{shown}/{METADATA}: vocabulary or entity types do not match the config")
-    featurizer = Featurizer(vocab, entities, metadata["candidates"])
+    featurizer = Featurizer(vocab, entities, metadata["candidates"], context=config.context)
 
     weights_path = folder / WEIGHTS
     if not weights_path.is_file():

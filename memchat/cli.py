@@ -68,12 +68,16 @@ def plugins() -> None:
 @click.option("--hops", type=click.IntRange(1, 10), help="Memory hops.")
 @click.option("--dim", type=click.IntRange(2, 4096), help="Embedding size.")
 @click.option("--memory", type=click.IntRange(1), help="Memory window: the most recent utterances attended over.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="Dropout on utterance embeddings while training.")
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), help="Adam learning rate.")
 @click.option("--batch", "batch_dialogs", type=click.IntRange(1), help="Dialogues per batch.")
 @click.option("--patience", type=click.IntRange(1), help="Stop after this many epochs without a better dev score.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed repeats a run.")
 @click.option("--no-match", is_flag=True, help="Leave out the match-type features (paper §4.4).")
-def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, no_match: bool, **given) -> None:
+@click.option("--paper", is_flag=True,
+              help="Only the paper's match features: without the latest-of-type and focus-subject ones.")
+def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, no_match: bool, paper: bool,
+          **given) -> None:
     """Train a model on the dialogues in PATH (a folder or a -trn.txt file) and write a bundle.
 
     In a folder, *-trn.txt files train, *-dev.txt files pick the best epoch, *candidates*.txt
@@ -99,14 +103,15 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
     dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
     candidates = read_candidates(files.candidates) if files.candidates else None
     facts = [f for p in files.kb for f in read_kb(p)]
-    featurizer = Featurizer.from_training(train_dialogs, candidates, facts)
+    settings["match"] = settings.get("match", True) and not no_match
+    settings["context"] = settings["match"] and settings.get("context", True) and not paper
+    featurizer = Featurizer.from_training(train_dialogs, candidates, facts, context=settings["context"])
     train_enc, dev_enc = featurizer.encode(train_dialogs), featurizer.encode(dev_dialogs) if dev_dialogs else None
 
     model_fields = set(MemN2NConfig.__dataclass_fields__)
     config = MemN2NConfig(
         vocab_size=len(featurizer.vocab),
         num_entity_types=len(featurizer.entities.types),
-        match=not no_match,
         **{k: v for k, v in settings.items() if k in model_fields},
     )
     train_cfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})

@@ -61,23 +61,33 @@ class Vocabulary:
 
 
 class EntityTable:
-    """Entity words and their types (the knowledge base's ``R_*`` relations)."""
+    """Entity words and their types (the knowledge base's ``R_*`` relations), and which entities
+    describe each knowledge-base subject (a restaurant: its cuisine, phone, address...)."""
 
-    def __init__(self, types: Sequence[str], entities: dict[str, int]):
+    def __init__(self, types: Sequence[str], entities: dict[str, int], subjects: dict[str, list[str]] | None = None):
         self.types = list(types)  # type names, e.g. R_cuisine
         self.entities = dict(entities)  # entity word -> type index
         self.ids = {w: i for i, w in enumerate(self.entities)}  # entity word -> entity id
+        self.type_of = list(self.entities.values())  # entity id -> type index
+        # subject word -> its entity words; kept as given, the bundle stores it
+        self.subjects = {s: [w for w in words if w in self.ids] for s, words in (subjects or {}).items()}
+        self.subject_ids = {s: i for i, s in enumerate(self.subjects)}  # subject word -> subject id
+        self.subject_entities = [[self.ids[w] for w in words] for words in self.subjects.values()]
 
     @classmethod
     def from_facts(cls, facts: Iterable[KBFact]) -> EntityTable:
         by_word: dict[str, str] = {}
+        about: dict[str, dict[str, None]] = {}
         for f in facts:
-            tokens = tokenize(f.value)
+            tokens, subject = tokenize(f.value), tokenize(f.subject)
             if len(tokens) == 1:  # a value of several words cannot be matched word by word
                 by_word.setdefault(tokens[0], f.relation)
+                if len(subject) == 1:
+                    about.setdefault(subject[0], {})[tokens[0]] = None
         types = sorted(set(by_word.values()))
         index = {t: i for i, t in enumerate(types)}
-        return cls(types, {w: index[r] for w, r in sorted(by_word.items())})
+        return cls(types, {w: index[r] for w, r in sorted(by_word.items())},
+                   {s: list(words) for s, words in sorted(about.items())})
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,8 +101,63 @@ class EntityTable:
                 found.setdefault(i, None)
         return list(found)
 
+    def find_subject(self, tokens: Sequence[str]) -> int:
+        """Id of the last knowledge-base subject named in ``tokens``, or -1."""
+        for t in reversed(tokens):
+            i = self.subject_ids.get(t)
+            if i is not None:
+                return i
+        return -1
+
     def type_ids(self) -> torch.Tensor:
-        return torch.tensor(list(self.entities.values()), dtype=torch.long)
+        return torch.tensor(self.type_of, dtype=torch.long)
+
+
+MATCH_KINDS = 3  # said in the dialogue (§4.4); the latest of its type said; an attribute of the subject in focus
+
+
+class MatchContext:
+    """The entities the match features look at, kept up to date while a dialogue is read.
+
+    The paper's feature (§4.4) fires for a candidate's entity said anywhere in the dialogue so
+    far. With ``context`` on, two more kinds fire, each with its own learned word per type:
+
+    - *latest*: the entity is the most recent of its type said (the user's update, "make it
+      in oslo instead", overrides the city said before);
+    - *focus*: the entity is an attribute, in the knowledge base, of the subject named last
+      (after "what do you think of this option: red_crane", red_crane's phone and address).
+
+    Both are ours, not the paper's. Each match is a code ``entity + kind * len(entities)``.
+    """
+
+    def __init__(self, entities: EntityTable, context: bool):
+        self.table, self.context = entities, context
+        self.seen: dict[int, None] = {}  # entity ids in order of first mention
+        self.latest: dict[int, int] = {}  # type -> entity id said last
+        self.focus = -1  # subject id named last
+
+    def add(self, entity_ids: Iterable[int], subject: int) -> None:
+        """One more utterance: its entities (in order) and the last subject it names (or -1)."""
+        type_of = self.table.type_of
+        for e in entity_ids:
+            self.seen.setdefault(e, None)
+            self.latest[type_of[e]] = e
+        if subject >= 0:
+            self.focus = subject
+
+    def codes(self) -> list[int]:
+        codes = list(self.seen)
+        if self.context:
+            n = len(self.table)
+            codes += [e + n for e in self.latest.values()]
+            if self.focus >= 0:
+                codes += [e + 2 * n for e in self.table.subject_entities[self.focus]]
+        return codes
+
+
+def type_word(entity_type: str) -> str:
+    """The word standing for any entity of a type; ``tokenize`` never makes it from text."""
+    return f"<{entity_type}>"
 
 
 def facts_in_dialogs(dialogs: Iterable[Dialog]) -> list[KBFact]:
@@ -116,7 +181,7 @@ class EncodedDialogs:
     ex_qpos: torch.Tensor  # (X,) slot of the query (the user turn before the bot turn)
     ex_gold: torch.Tensor  # (X,) candidate index of the gold reply, -1 when it is no candidate
     ex_ent_start: torch.Tensor  # (X + 1,) CSR offsets into ex_ent
-    ex_ent: torch.Tensor  # (sum,) ids of the entities said in the dialogue up to the query
+    ex_ent: torch.Tensor  # (sum,) match codes (MatchContext.codes) of the dialogue up to the query
     ex_first: torch.Tensor  # (N + 1,) first example of each dialogue
 
     @property
@@ -140,20 +205,25 @@ class Batch:
     example_index: torch.Tensor  # (n,) position of each real example in the flattened (D*E)
     gold: torch.Tensor  # (n,) gold candidate of each real example, -1 for none
     match_index: torch.Tensor  # (P,) flat n*C position of each (example, candidate) entity match
-    match_type: torch.Tensor  # (P,) entity type of that match
+    match_type: torch.Tensor  # (P,) entity type of that match, plus kind * types (MatchContext)
     example_ids: torch.Tensor  # (n,) index of each real example in its EncodedDialogs
+    said_types: torch.Tensor  # (D, E, T) 1 where an entity of type t was said before the example's reply
 
 
 class Featurizer:
     """Vocabulary, entity table and candidate replies: everything that turns text into ids."""
 
-    def __init__(self, vocab: Vocabulary, entities: EntityTable, candidates: Sequence[str]):
+    def __init__(self, vocab: Vocabulary, entities: EntityTable, candidates: Sequence[str], context: bool = False):
         self.vocab = vocab
         self.entities = entities
+        self.context = context  # the latest and focus match kinds too (see MatchContext)
         self.candidates = list(candidates)
         self.candidate_index = {c: i for i, c in enumerate(self.candidates)}
         cand_tokens = [tokenize(c) for c in self.candidates]
-        self.cand_words = _pad([vocab.encode(t) for t in cand_tokens])  # (C, Lc)
+        # the word of each entity's type ("<R_cuisine>"), when the vocabulary has type words
+        type_words = [vocab.ids.get(type_word(t), 0) for t in entities.types]
+        self.entity_type_word = [type_words[t] for t in entities.type_of]  # entity id -> word id or 0
+        self.cand_words = _pad([self.words(t) for t in cand_tokens])  # (C, Lc)
         self.cand_bow = bag_of_words(self.cand_words, len(vocab))
         pairs = sorted((e, c) for c, toks in enumerate(cand_tokens) for e in entities.find(toks))
         # the candidates that mention each entity, as CSR: entity e -> ent_cands[ent_start[e]:ent_start[e+1]]
@@ -165,7 +235,8 @@ class Featurizer:
 
     @classmethod
     def from_training(
-        cls, train: Sequence[Dialog], candidates: Sequence[str] | None, facts: Iterable[KBFact]
+        cls, train: Sequence[Dialog], candidates: Sequence[str] | None, facts: Iterable[KBFact],
+        context: bool = False,
     ) -> Featurizer:
         """Vocabulary from the training dialogues; entities from the knowledge base and the
         training dialogues' result lines; candidates from the file, plus any training reply it
@@ -173,29 +244,43 @@ class Featurizer:
         replies = dict.fromkeys(candidates or [])
         replies.update(dict.fromkeys(t.text for d in train for t in d.turns if t.speaker == BOT))
         entities = EntityTable.from_facts([*facts, *facts_in_dialogs(train)])
-        return cls(Vocabulary.from_dialogs(train), entities, list(replies))
+        vocab = Vocabulary.from_dialogs(train)
+        if context:
+            vocab = Vocabulary(vocab.words[1:] + [type_word(t) for t in entities.types])
+        return cls(vocab, entities, list(replies), context)
+
+    def words(self, tokens: Sequence[str]) -> list[int]:
+        """Word ids of ``tokens``, then the type word of each entity among them (if any)."""
+        ids = self.vocab.encode(tokens)
+        for e in self.entities.find(tokens):
+            if w := self.entity_type_word[e]:
+                ids.append(w)
+        return ids
+
+    def encode_text(self, text: str) -> tuple[list[int], list[int], int]:
+        """One utterance's word ids, entity ids and last named subject (-1 for none)."""
+        tokens = tokenize(text)
+        return self.words(tokens), self.entities.find(tokens), self.entities.find_subject(tokens)
 
     def encode(self, dialogs: Sequence[Dialog]) -> EncodedDialogs:
         slot_words: list[list[int]] = []
         slot_speaker: list[int] = []
         start = [0]
         ex_dialog, ex_qpos, ex_gold, ex_ent, ex_ent_start, ex_first = [], [], [], [], [0], [0]
-        memo: dict[str, tuple[list[int], list[int]]] = {}  # dialogues repeat most utterances
+        memo: dict[str, tuple[list[int], list[int], int]] = {}  # dialogues repeat most utterances
         for j, d in enumerate(dialogs):
-            seen: dict[int, None] = {}
+            context = MatchContext(self.entities, self.context)
             for k, turn in enumerate(d.turns):
                 ids = memo.get(turn.text)
                 if ids is None:
-                    tokens = tokenize(turn.text)
-                    ids = memo[turn.text] = (self.vocab.encode(tokens), self.entities.find(tokens))
+                    ids = memo[turn.text] = self.encode_text(turn.text)
                 if turn.speaker == BOT and k > 0:
                     ex_dialog.append(j)
                     ex_qpos.append(k - 1)
                     ex_gold.append(self.candidate_index.get(turn.text, -1))
-                    ex_ent.extend(seen)
+                    ex_ent.extend(context.codes())
                     ex_ent_start.append(len(ex_ent))
-                for e in ids[1]:
-                    seen.setdefault(e, None)
+                context.add(ids[1], ids[2])
                 slot_words.append(ids[0])
                 slot_speaker.append(SPEAKER_INDEX[turn.speaker])
             start.append(len(slot_words))
@@ -233,11 +318,16 @@ class Featurizer:
         qpos = torch.zeros(D, E, dtype=torch.long)
         qpos[ex_mask] = enc.ex_qpos[ex_ids]
 
-        # (example, entity) pairs said so far, then (example, candidate) pairs through the entity
+        # (example, match code) pairs, then (example, candidate) pairs through the code's entity
         row, at = expand_csr(enc.ex_ent_start, ex_ids)
-        ent = enc.ex_ent[at]
+        kind, ent = divmod_codes(enc.ex_ent[at], len(self.entities))
+        types = max(len(self.entities.types), 1)
+        example_index = ex_mask.reshape(-1).nonzero().squeeze(1)
+        said_types = torch.zeros(D * E, types)
+        said = kind == 0
+        said_types[example_index[row[said]], self.ent_type[ent[said]]] = 1.0
         pair, at = expand_csr(self.ent_start, ent)
-        row, ent, cand = row[pair], ent[pair], self.ent_cands[at]
+        row, ent, kind, cand = row[pair], ent[pair], kind[pair], self.ent_cands[at]
         slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
             slot_words=slot_words,
@@ -245,11 +335,12 @@ class Featurizer:
             slot_speaker=enc.slot_speaker[rows],
             slot_mask=slot_mask,
             qpos=qpos,
-            example_index=ex_mask.reshape(-1).nonzero().squeeze(1),
+            example_index=example_index,
             gold=enc.ex_gold[ex_ids],
             match_index=row * len(self.candidates) + cand,
-            match_type=self.ent_type[ent],
+            match_type=self.ent_type[ent] + kind * len(self.entities.types),
             example_ids=ex_ids,
+            said_types=said_types.view(D, E, types),
         )
 
 
@@ -266,6 +357,12 @@ def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, to
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the CSR matmul is what we use
         warnings.simplefilter("ignore", UserWarning)
         return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()
+
+
+def divmod_codes(codes: torch.Tensor, num_entities: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Match codes split into (kind, entity id)."""
+    n = max(num_entities, 1)
+    return torch.div(codes, n, rounding_mode="floor"), codes % n
 
 
 def expand_csr(start: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

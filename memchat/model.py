@@ -11,7 +11,9 @@ Hops use the paper's R matrix rather than adjacent weight tying. The speaker and
 Appendix A are words in the paper's bag; an embedding row per speaker and per "slots ago" is the
 same thing. ``match_t(y)`` counts the candidate's entities of type t that were said in the dialogue
 (§4.4's match-type features; the paper's flag becomes a count, identical when a candidate names one
-entity per type, as every dialog bAbI candidate does).
+entity per type, as every dialog bAbI candidate does). With ``context`` two more kinds of
+match word per type go beyond the paper: the entity is the latest of its type said, or an
+attribute of the knowledge-base subject named last (see ``featurize.MatchContext``).
 
 Rather than copying every example's memory, a batch holds whole dialogues: each slot is embedded
 once and every reply of the dialogue attends over the slots before its query, like causal
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memchat.featurize import SPEAKERS, Batch
+from memchat.featurize import MATCH_KINDS, SPEAKERS, Batch
 
 
 @dataclass
@@ -37,6 +39,8 @@ class MemN2NConfig:
     hops: int = 3  # memory hops H
     memory: int = 100  # memory window: the most recent slots the query attends over
     match: bool = True  # add the match-type features of §4.4 to the candidates
+    context: bool = False  # ours: entity-type words, latest/focus match kinds, said types (featurize.MatchContext)
+    dropout: float = 0.0  # dropout on the utterance embeddings (memory and query) while training
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,8 +62,11 @@ class MemN2N(nn.Module):
         self.time = nn.Embedding(config.memory, d)  # "k slots ago" feature, in A's space
         self.R = nn.Linear(d, d, bias=False)
         self.W = nn.Embedding(config.vocab_size, d, padding_idx=0)  # candidate words
-        self.M = nn.Parameter(torch.empty(max(config.num_entity_types, 1), d))  # match words
-        for p in (self.A.weight, self.speaker.weight, self.time.weight, self.R.weight, self.W.weight, self.M):
+        kinds = MATCH_KINDS if config.context else 1
+        self.M = nn.Parameter(torch.empty(max(config.num_entity_types, 1) * kinds, d))  # a match word per kind and type
+        # "an entity of type t was said": added to the query, a slot-filling state (context only)
+        self.said = nn.Parameter(torch.empty(max(config.num_entity_types, 1) if config.context else 0, d))
+        for p in (self.A.weight, self.speaker.weight, self.time.weight, self.R.weight, self.W.weight, self.M, self.said):
             nn.init.normal_(p, std=0.1)
         with torch.no_grad():
             self.A.weight[0].zero_()
@@ -96,8 +103,12 @@ class MemN2N(nn.Module):
         else:
             bags = F.embedding_bag(batch.slot_words, self.A.weight, mode="sum", padding_idx=0)
         bags = bags.view(D, K, d)  # (D, K, d)
+        if self.training and self.config.dropout:  # regularizes: no single word decides
+            bags = F.dropout(bags, self.config.dropout)
         mem = bags + self.speaker(batch.slot_speaker)  # (D, K, d)
         q = torch.gather(bags, 1, batch.qpos[:, :, None].expand(D, E, d))  # (D, E, d)
+        if self.config.context:
+            q = q + batch.said_types @ self.said  # (D, E, T) @ (T, d)
 
         # slot k is (qpos - 1 - k) slots before the query; attend over the N most recent
         ago = batch.qpos[:, :, None] - 1 - torch.arange(K)[None, None, :]  # (D, E, K)

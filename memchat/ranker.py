@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from memchat.dialogs import USER, Turn
-from memchat.featurize import SPEAKER_INDEX, Featurizer, expand_csr, tokenize
+from memchat.featurize import SPEAKER_INDEX, Featurizer, MatchContext, divmod_codes, expand_csr
 from memchat.model import MemN2N
 
 
@@ -47,15 +47,11 @@ class Ranker:
     def __init__(self, model: MemN2N, featurizer: Featurizer):
         self.model = model.eval()
         self.featurizer = featurizer
-        self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
+        self._encode = lru_cache(maxsize=65536)(featurizer.encode_text)  # live turns repeat a lot
 
     @property
     def memory_size(self) -> int:
         return self.model.config.memory
-
-    def _encode_text(self, text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        tokens = tokenize(text)
-        return tuple(self.featurizer.vocab.encode(tokens)), tuple(self.featurizer.entities.find(tokens))
 
     @torch.inference_mode()
     def rank(self, turns: Sequence[Turn]) -> Ranking:
@@ -71,19 +67,22 @@ class Ranker:
         memory = list(turns[max(0, q_at - N) : q_at])
         query = turns[q_at]
         m = self.model
-        words, seen = [], {}
-        offsets = []
+        f = self.featurizer
+        words, offsets = [], []
+        context = MatchContext(f.entities, f.context)
         for t in (*memory, query):
-            ids, ents = self._encode(t.text)
+            ids, ents, subject = self._encode(t.text)
             offsets.append(len(words))
             words.extend(ids)
-            for e in ents:
-                seen.setdefault(e, None)
+            context.add(ents, subject)
         bags = F.embedding_bag(
             torch.tensor(words, dtype=torch.long), m.A.weight, torch.tensor(offsets, dtype=torch.long), mode="sum"
         )  # (M + 1, d)
         M = len(memory)
         q = bags[M]  # (d,)
+        if m.config.context and context.seen:
+            said = sorted({f.entities.type_of[e] for e in context.seen})
+            q = q + m.said[said].sum(0)
         speakers = torch.tensor([SPEAKER_INDEX[t.speaker] for t in memory], dtype=torch.long)
         # slot i of M was said M - 1 - i slots before the query: the time feature's row
         mem = bags[:M] + m.speaker.weight[speakers] + m.time.weight[M - 1 - torch.arange(M)]  # (M, d)
@@ -93,9 +92,10 @@ class Ranker:
             q = q + m.R(p @ mem)
             attention.append(p)
         scores = m.candidate_embeddings() @ q  # (C,)
-        if m.config.match and seen:
-            f = self.featurizer
-            ent = torch.tensor(list(seen), dtype=torch.long)
-            owner, at = expand_csr(f.ent_start, ent)  # every candidate naming each said entity
-            scores.index_add_(0, f.ent_cands[at], (m.M @ q)[f.ent_type[ent[owner]]])
+        codes = context.codes() if m.config.match else []
+        if codes:
+            kind, ent = divmod_codes(torch.tensor(codes, dtype=torch.long), len(f.entities))
+            owner, at = expand_csr(f.ent_start, ent)  # every candidate naming each matched entity
+            match_type = f.ent_type[ent] + kind * len(f.entities.types)
+            scores.index_add_(0, f.ent_cands[at], (m.M @ q)[match_type[owner]])
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)

@@ -45,7 +45,7 @@ def folder_settings(folder: Path) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise MemchatError(f"{path}: not valid TOML: {e}") from None
     known = {f.name: f.type for f in fields(TrainConfig)} | {
-        f.name: f.type for f in fields(MemN2NConfig) if f.name in ("dim", "hops", "memory", "match")}
+        f.name: f.type for f in fields(MemN2NConfig) if f.name in ("dim", "hops", "memory", "match", "context", "dropout")}
     known.pop("seed")  # the command line's --seed, default 0, always wins
     for key, value in table.items():
         if key not in known:

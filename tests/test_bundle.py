@@ -12,12 +12,12 @@ from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
 
 
-@pytest.fixture
-def saved(tiny, tmp_path):
+@pytest.fixture(params=[False, True], ids=["paper", "context"])
+def saved(tiny, tmp_path, request):
     dialogs = read_dialogs(tiny / "tiny-trn.txt")
-    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"))
+    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=request.param)
     torch.manual_seed(0)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2))
+    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=request.param))
     model.set_candidates(feat.cand_bow)
     model.eval()
     path = save_bundle(tmp_path / "b", model, feat, {"training": {"best_epoch": 1}})
@@ -33,6 +33,8 @@ def test_round_trip_gives_the_same_scores(saved):
         assert torch.equal(model(batch)[0], bundle.model(bundle.featurizer.batch(bundle.featurizer.encode(dialogs), torch.arange(2)))[0])
     assert bundle.featurizer.candidates == feat.candidates
     assert bundle.featurizer.entities.entities == feat.entities.entities
+    assert bundle.featurizer.entities.subjects == feat.entities.subjects and feat.entities.subjects
+    assert bundle.featurizer.context == feat.context
     meta = bundle.metadata
     assert meta["format"] == "memchat-bundle" and meta["training"] == {"best_epoch": 1}
     assert {"memchat_version", "created", "config", "vocabulary"} <= set(meta)

@@ -68,3 +68,70 @@ def test_match_context_only_holds_what_was_said_before_the_reply():
         by_example.setdefault(i // C, set()).add((i % C, feat.entities.types[t]))
     assert (3, "R_phone") not in by_example[0]  # the phone number comes after the first reply
     assert (3, "R_phone") in by_example[1]
+
+
+CONTEXT_FACTS = [KBFact(name, rel, value) for name, facts in {
+    "resto_a": [("R_cuisine", "italian"), ("R_location", "paris"), ("R_phone", "resto_a_phone")],
+    "resto_b": [("R_cuisine", "italian"), ("R_location", "rome"), ("R_phone", "resto_b_phone")],
+}.items() for rel, value in facts]
+CONTEXT_CANDS = ["api_call italian paris", "api_call italian rome", "here it is resto_a_phone",
+                 "here it is resto_b_phone", "what do you think of resto_a", "what do you think of resto_b",
+                 "where should it be"]
+
+
+def context_matches(feat, dialogue):
+    """{example: {(candidate, kind, type)}} of one dialogue."""
+    batch = feat.batch(feat.encode([dialogue]), torch.tensor([0]))
+    C, T = len(feat.candidates), len(feat.entities.types)
+    found = {}
+    for i, t in zip(batch.match_index.tolist(), batch.match_type.tolist()):
+        found.setdefault(i // C, set()).add((feat.candidates[i % C], t // T, feat.entities.types[t % T]))
+    return found, batch
+
+
+def test_context_latest_of_type_follows_the_update():
+    d = dialog(("user", "italian in paris"), ("bot", "where should it be"),
+               ("user", "actually make it rome instead"), ("bot", "api_call italian rome"))
+    feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
+    found, _ = context_matches(feat, d)
+    last = found[1]
+    # both cities were said (the paper's kind 0), only rome is the latest location (kind 1)
+    assert ("api_call italian paris", 0, "R_location") in last and ("api_call italian rome", 0, "R_location") in last
+    assert ("api_call italian rome", 1, "R_location") in last
+    assert ("api_call italian paris", 1, "R_location") not in last
+    assert ("api_call italian paris", 1, "R_location") in found[0]  # before the update paris was the latest
+
+
+def test_context_focus_is_the_subject_named_last():
+    d = dialog(("user", "<SILENCE>"), ("bot", "api_call italian paris"),
+               ("kb", "resto_a R_phone resto_a_phone"), ("kb", "resto_b R_phone resto_b_phone"),
+               ("user", "<SILENCE>"), ("bot", "what do you think of resto_a"),
+               ("user", "the phone please"), ("bot", "here it is resto_a_phone"))
+    feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
+    found, _ = context_matches(feat, d)
+    # before the proposal the focus is resto_b, named by the last result line
+    assert ("here it is resto_b_phone", 2, "R_phone") in found[1]
+    # after "what do you think of resto_a" it is resto_a: its phone matches, resto_b's does not
+    assert ("here it is resto_a_phone", 2, "R_phone") in found[2]
+    assert ("here it is resto_b_phone", 2, "R_phone") not in found[2]
+    # without context only the paper's kind exists
+    plain = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS)
+    assert {k for matches in context_matches(plain, d)[0].values() for _, k, _ in matches} == {0}
+
+
+def test_context_type_words_and_said_types():
+    d = dialog(("user", "hi"), ("bot", "where should it be"), ("user", "an italian place"), ("bot", "where should it be"),
+               ("user", "in seoul"), ("bot", "api_call italian paris"))
+    feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
+    cuisine = feat.vocab.ids["<R_cuisine>"]
+    enc = feat.encode([d])
+    assert cuisine in enc.slot_words[2].tolist()  # "an italian place" carries the cuisine's type word
+    assert cuisine in feat.cand_words[0].tolist()
+    _, batch = context_matches(feat, d)
+    types = feat.entities.types
+    said = batch.said_types[0]  # (E, T)
+    assert said[0].tolist() == [0.0] * len(types)  # nothing said before the first reply
+    assert said[1, types.index("R_cuisine")] == 1 and said[1, types.index("R_location")] == 0
+    # "seoul" is in no knowledge base here: neither a word nor a location
+    assert said[2, types.index("R_location")] == 0
+    assert "<R_cuisine>" not in Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS).vocab.ids

@@ -20,19 +20,19 @@ TRAIN = [Dialog(turns((USER, "hi"), (BOT, "hello"), (USER, "italian food in pari
                       (BOT, "you are welcome")))]
 
 
-def setup(memory, match=True):
-    feat = Featurizer.from_training(TRAIN, None, FACTS)
+def setup(memory, match=True, context=False):
+    feat = Featurizer.from_training(TRAIN, None, FACTS, context=context)
     torch.manual_seed(1)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=12, hops=3, memory=memory,
-                                match=match))
+                                match=match, context=context))
     model.set_candidates(feat.cand_bow)
     return feat, model.eval()
 
 
 def test_one_query_scores_equal_the_batched_forward():
     for memory in (100, 4):  # the whole dialogue, and a window smaller than it
-        for match in (True, False):
-            feat, model = setup(memory, match)
+        for match, context in ((True, False), (False, False), (True, True)):
+            feat, model = setup(memory, match, context)
             with torch.inference_mode():
                 batched, attention = model(feat.batch(feat.encode(TRAIN), torch.tensor([0])))
             ranker = Ranker(model, feat)
