@@ -4,9 +4,9 @@ seeded generator (``memchat init DIR`` writes them; the project's ``dialogues/``
 Its own knowledge base (restaurant names, cuisines, cities, prices, ratings, phones, addresses)
 and its own wording. A dialogue covers what dialog bAbI task 5 covers: greeting, slot filling
 (the bot asks for cuisine, city, party size and price, in that order, whichever the user has not
-said), an update of the request before the search, the api call and its results, options
-proposed best-rated first (the user may turn some down), booking, then the phone number or the
-address. Result lines are what the knowledge-base plugin answers live, so a bot trained here
+said), an update of the request before the search (sometimes after a search that found nothing),
+the api call and its results, options proposed best-rated first (the user may turn some down),
+booking, then the phone number or the address. Result lines are what the knowledge-base plugin answers live, so a bot trained here
 behaves the same in ``memchat repl``.
 
 The user's wording comes from two disjoint sets of templates: one for the training dialogues,
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memchat.dialogs import SILENCE
-from memchat.kbquery import result_lines
+from memchat.kbquery import NO_RESULT, result_lines
 
 CUISINES = ["ramen", "tapas", "curry", "falafel", "pho", "pizza"]
 CITIES = ["lisbon", "oslo", "kyoto", "lima", "dublin"]
@@ -39,6 +39,7 @@ ON_IT = "i'm on it"
 ASK = {"cuisine": "any preference on a type of cuisine", "location": "where should it be",
        "size": "how many people would be in your party", "price": "which price range are you looking for"}
 LOOKING = "ok let me look into some options for you"
+NOTHING = "sorry i found nothing like that what would you like to change"
 UPDATE = "sure is there anything else to update"
 PROPOSE = "what do you think of this option: {name}"
 OTHER = "sure let me find another option for you"
@@ -151,11 +152,18 @@ class DialogueWriter:
         key = rng.choice(sorted(self.groups))
         final = dict(zip(SLOTS, key))
         request = dict(final)
-        changed = None
-        if rng.random() < 0.3:  # the user first asks for something else, then updates it
+        changed, unknown = None, False
+        if rng.random() < 0.45:  # the user first asks for something else, then updates it
             changed = rng.choice(SLOTS)
             choices = {"cuisine": CUISINES, "location": CITIES, "size": SIZES, "price": PRICES}[changed]
-            request[changed] = rng.choice([v for v in choices if v != final[changed]])
+            others = [v for v in choices if v != final[changed]]
+            # one time in three the first request is one the knowledge base has no restaurant for:
+            # the bot searches, finds nothing, and asks what to change
+            unknown = rng.random() < 1 / 3
+            if unknown:
+                others = [v for v in others if tuple({**final, changed: v}[s] for s in SLOTS) not in self.groups]
+                unknown = bool(others)
+            request[changed] = rng.choice(others)
         given = [s for s in SLOTS if rng.random() < 0.5]
         turns: list[tuple[str, str] | str] = [(self.say("greet"), HELLO)]
         slots = "".join(self.say(s, v=request[s]) for s in given)
@@ -166,6 +174,10 @@ class DialogueWriter:
             turns.append((user, ASK[s]))
             user = self.say(f"answer_{s}", v=request[s])
         turns.append((user, LOOKING))
+        if unknown:
+            turns.append((SILENCE, api_call(request)))
+            turns.append(NO_RESULT)
+            turns.append((SILENCE, NOTHING))
         if changed:
             turns.append((self.say("update", slot=self.say(changed, v=final[changed])), UPDATE))
             turns.append((self.say("no_more"), LOOKING))
@@ -197,7 +209,7 @@ def format_dialogues(dialogues: list[list[tuple[str, str] | str]]) -> str:
 
 def candidates(kb: list[Restaurant]) -> list[str]:
     """Every reply the bot can give: fixed ones, every api call, and each restaurant's lines."""
-    fixed = [HELLO, ON_IT, *ASK.values(), LOOKING, UPDATE, OTHER, BOOKED, ANYTHING, WELCOME]
+    fixed = [HELLO, ON_IT, *ASK.values(), LOOKING, NOTHING, UPDATE, OTHER, BOOKED, ANYTHING, WELCOME]
     calls = [f"api_call {c} {l} {n} {p}" for c in CUISINES for l in CITIES for n in SIZES for p in PRICES]
     named = [line for r in kb for line in (PROPOSE.format(name=r.name), HERE.format(value=f"{r.name}_phone"),
                                            HERE.format(value=f"{r.name}_address"))]
@@ -212,6 +224,7 @@ hops = 2          # memory hops
 memory = 60       # the most recent utterances attended over
 epochs = 60       # most epochs; early stopping on dev per-response accuracy ends sooner
 patience = 8      # epochs without a better dev score before stopping
+dropout = 0.4     # dropout on utterance embeddings: new phrasings need robustness more than fit
 """
 
 README = """\
