@@ -66,7 +66,8 @@ class Repl:
         for r in replies:
             self.write(r.text)
             if r.action_results is not None:
-                self.write(f"  ({len(r.action_results)} result lines from the knowledge base)")
+                n = len(r.action_results)
+                self.write(f"  ({n} result line{'s' if n != 1 else ''} from the knowledge base)")
         self.last = replies[-1]
         return True
 
