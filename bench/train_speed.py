@@ -4,7 +4,7 @@ Prints examples/s, seconds per epoch (median), seconds to first reach 98% dev pe
 accuracy (dev evaluations included), peak memory, and scoring speed: ms per response over the
 dev set in batches, and for a batch of one (one conversation, all 4,212 candidates).
 
-    python bench/train_speed.py [../shared/data/dialog-bAbI-tasks] [--runs 3]
+    python bench/train_speed.py [../shared/data/dialog-bAbI-tasks] [--runs 3] [--paper]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import dataclasses
 import time
 from pathlib import Path
 
@@ -19,20 +20,16 @@ import torch
 
 from memchat.dialogs import BOT, read_candidates, read_dialogs, read_kb
 from memchat.evaluate import predict, score
-from memchat.featurize import Featurizer
-from memchat.model import MemN2N, MemN2NConfig
+from memchat.model import MemN2N
 from memchat.ranker import Ranker
 from memchat.taskfiles import find_task_files
-from memchat.train import TASK_DEFAULTS, TrainConfig, train
+from memchat.train import TASK_DEFAULTS, prepare, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
 
 
-def one_run(feat, train_enc, dev_enc, seed):
-    settings = TASK_DEFAULTS[5]
-    cfg = MemN2NConfig(len(feat.vocab), len(feat.entities.types),
-                       **{k: v for k, v in settings.items() if k in MemN2NConfig.__dataclass_fields__})
-    tcfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+def one_run(feat, cfg, tcfg, train_enc, dev_enc, seed):
+    tcfg = dataclasses.replace(tcfg, seed=seed)
     torch.manual_seed(seed)
     model = MemN2N(cfg)
     model.set_candidates(feat.cand_bow)
@@ -51,18 +48,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="?", type=Path, default=DATA)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--paper", action="store_true", help="the paper's features only (memchat train --paper)")
     args = ap.parse_args()
     files = find_task_files(args.data, 5)
     train_d = [d for p in files.train for d in read_dialogs(p)]
     dev_d = [d for p in files.dev for d in read_dialogs(p)]
-    feat = Featurizer.from_training(train_d, read_candidates(files.candidates), [f for p in files.kb for f in read_kb(p)])
+    settings = dict(TASK_DEFAULTS[5], **({"context": False} if args.paper else {}))
+    facts = [f for p in files.kb for f in read_kb(p)]
+    feat, cfg, tcfg = prepare(settings, train_d, read_candidates(files.candidates), facts)
     train_enc, dev_enc = feat.encode(train_d), feat.encode(dev_d)
     print(f"task 5: {train_enc.num_examples} training replies, {dev_enc.num_examples} dev replies, "
           f"{len(feat.candidates)} candidates; torch threads {torch.get_num_threads()}")
 
     epoch_times, to98, finals = [], [], []
     for seed in range(args.runs):
-        model, result, reached = one_run(feat, train_enc, dev_enc, seed)
+        model, result, reached = one_run(feat, cfg, tcfg, train_enc, dev_enc, seed)
         epoch_times += [r.seconds for r in result.epochs]
         to98.append(reached)
         finals.append(result.best_dev.per_response)

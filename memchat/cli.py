@@ -88,11 +88,10 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
 
     from memchat.bundle import save_bundle
     from memchat.dialogs import read_candidates, read_dialogs, read_kb
-    from memchat.featurize import Featurizer
-    from memchat.model import MemN2N, MemN2NConfig
+    from memchat.model import MemN2N
     from memchat.progress import EpochProgress
     from memchat.taskfiles import find_task_files
-    from memchat.train import TASK_DEFAULTS, TrainConfig, folder_settings
+    from memchat.train import TASK_DEFAULTS, folder_settings, prepare
     from memchat.train import train as run_training
 
     files = find_task_files(path, task)
@@ -103,18 +102,12 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
     dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
     candidates = read_candidates(files.candidates) if files.candidates else None
     facts = [f for p in files.kb for f in read_kb(p)]
-    settings["match"] = settings.get("match", True) and not no_match
-    settings["context"] = settings["match"] and settings.get("context", True) and not paper
-    featurizer = Featurizer.from_training(train_dialogs, candidates, facts, context=settings["context"])
+    if no_match:
+        settings["match"] = False
+    if paper:
+        settings["context"] = False
+    featurizer, config, train_cfg = prepare(settings, train_dialogs, candidates, facts, seed)
     train_enc, dev_enc = featurizer.encode(train_dialogs), featurizer.encode(dev_dialogs) if dev_dialogs else None
-
-    model_fields = set(MemN2NConfig.__dataclass_fields__)
-    config = MemN2NConfig(
-        vocab_size=len(featurizer.vocab),
-        num_entity_types=len(featurizer.entities.types),
-        **{k: v for k, v in settings.items() if k in model_fields},
-    )
-    train_cfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
     torch.manual_seed(seed)
     model = MemN2N(config)
     model.set_candidates(featurizer.cand_bow)

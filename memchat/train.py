@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from memchat.dialogs import Dialog, KBFact
 from memchat.errors import MemchatError
 from memchat.evaluate import Scores, predict, score
 from memchat.featurize import Batch, EncodedDialogs, Featurizer
@@ -67,6 +68,26 @@ TASK_DEFAULTS: dict[int | None, dict] = {
     5: dict(dim=64, hops=3, memory=100),
     6: dict(dim=64, hops=3, memory=100),
 }
+
+
+def prepare(
+    settings: dict, train_dialogs: Sequence[Dialog], candidates: Sequence[str] | None, facts: Iterable[KBFact],
+    seed: int = 0,
+) -> tuple[Featurizer, MemN2NConfig, TrainConfig]:
+    """The featurizer, model config and training config for ``settings`` (MemN2NConfig and
+    TrainConfig fields). Match and context features are on unless settings turn them off."""
+    settings = dict(settings)
+    settings["match"] = settings.get("match", True)
+    settings["context"] = settings["match"] and settings.get("context", True)
+    featurizer = Featurizer.from_training(train_dialogs, candidates, facts, context=settings["context"])
+    model_fields = set(MemN2NConfig.__dataclass_fields__) - {"vocab_size", "num_entity_types"}
+    config = MemN2NConfig(
+        vocab_size=len(featurizer.vocab),
+        num_entity_types=len(featurizer.entities.types),
+        **{k: v for k, v in settings.items() if k in model_fields},
+    )
+    train_cfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+    return featurizer, config, train_cfg
 
 
 def bucketed_batches(

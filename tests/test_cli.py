@@ -85,3 +85,13 @@ def test_python_dash_m(tmp_path):
     import sys
     out = subprocess.run([sys.executable, "-m", "memchat", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "memchat" in out.stdout
+
+
+def test_context_features_are_on_by_default_and_paper_turns_them_off(runner, tiny, tmp_path):
+    for name, extra, context in (("default", (), True), ("paper", ("--paper",), False),
+                                 ("plain", ("--no-match",), False)):
+        result = train_tiny(runner, tiny, tmp_path, "--epochs", "1", "--name", name, *extra)
+        assert result.exit_code == 0, result.output
+        meta = json.loads((tmp_path / f"models/{name}/metadata.json").read_text())
+        assert meta["config"]["context"] is context
+        assert ("<R_cuisine>" in meta["vocabulary"]) is context  # the type words come with the features
