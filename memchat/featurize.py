@@ -11,6 +11,11 @@ a candidate one extra "match" word per type for each of its entities seen there.
 matched by their text, so a cuisine never seen in training still matches by type when the
 knowledge base knows it, although its word has no embedding.
 
+Context features (ours, on unless ``memchat train --paper``): each entity adds its type's word
+(``<R_cuisine>``) to the bag it is in, candidates included; the match features get two more kinds
+(``MatchContext``); and each example records which entity types were said before it
+(``Batch.said_types``), which the model adds to the query.
+
 The vocabulary comes from the training dialogues only; unknown words drop out of the bags.
 """
 
@@ -86,8 +91,14 @@ class EntityTable:
                     about.setdefault(subject[0], {})[tokens[0]] = None
         types = sorted(set(by_word.values()))
         index = {t: i for i, t in enumerate(types)}
+        # a subject's identifying values only (its phone, its address): a cuisine many share says
+        # nothing about which restaurant is in focus, and would cost a match per candidate naming it
+        owners: dict[str, int] = {}
+        for words in about.values():
+            for w in words:
+                owners[w] = owners.get(w, 0) + 1
         return cls(types, {w: index[r] for w, r in sorted(by_word.items())},
-                   {s: list(words) for s, words in sorted(about.items())})
+                   {s: [w for w in words if owners[w] == 1] for s, words in sorted(about.items())})
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -124,8 +135,9 @@ class MatchContext:
 
     - *latest*: the entity is the most recent of its type said (the user's update, "make it
       in oslo instead", overrides the city said before);
-    - *focus*: the entity is an attribute, in the knowledge base, of the subject named last
-      (after "what do you think of this option: red_crane", red_crane's phone and address).
+    - *focus*: the entity is an identifying attribute (one no other subject has), in the
+      knowledge base, of the subject named last (after "what do you think of this option:
+      red_crane", red_crane's phone and address).
 
     Both are ours, not the paper's. Each match is a code ``entity + kind * len(entities)``.
     """

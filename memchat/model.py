@@ -1,7 +1,7 @@
 """The End-to-End Memory Network for goal-oriented dialogue (Bordes, Boureau & Weston, ICLR 2017, §4.1).
 
     memory   m_i = A Φ(c_i) + S[speaker_i] + T[time_i]     each earlier utterance, one slot
-    query    q_1 = A Φ(c_t^u)                               the user's latest utterance
+    query    q_1 = A Φ(c_t^u)  [+ Σ_{t said} S_t]            the user's latest utterance [context: types said so far]
     hop h    p_i = softmax(q_h · m_i)
              o_h = R Σ_i p_i m_i                            R: one d×d matrix shared by all hops
              q_{h+1} = q_h + o_h
@@ -13,7 +13,8 @@ same thing. ``match_t(y)`` counts the candidate's entities of type t that were s
 (§4.4's match-type features; the paper's flag becomes a count, identical when a candidate names one
 entity per type, as every dialog bAbI candidate does). With ``context`` two more kinds of
 match word per type go beyond the paper: the entity is the latest of its type said, or an
-attribute of the knowledge-base subject named last (see ``featurize.MatchContext``).
+identifying attribute of the knowledge-base subject named last (see ``featurize.MatchContext``);
+the query gets a learned vector S_t per entity type said so far, a slot-filling state.
 
 Rather than copying every example's memory, a batch holds whole dialogues: each slot is embedded
 once and every reply of the dialogue attends over the slots before its query, like causal

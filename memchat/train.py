@@ -60,13 +60,13 @@ def folder_settings(folder: Path) -> dict:
 # Defaults per dialog bAbI task, chosen on the dev sets (the paper's Table 9 was the start).
 # Keys are MemN2NConfig and TrainConfig fields.
 TASK_DEFAULTS: dict[int | None, dict] = {
-    None: dict(dim=64, hops=3, memory=100),
+    None: dict(dim=64, hops=3, memory=100, dropout=0.2),
     1: dict(dim=64, hops=1, memory=100),
     2: dict(dim=64, hops=1, memory=100, lr_decay=1.0, patience=20, epochs=100),  # leaving a 92% plateau takes 20-40 epochs at full lr
     3: dict(dim=64, hops=3, memory=100),
     4: dict(dim=64, hops=1, memory=100),
-    5: dict(dim=64, hops=3, memory=100),
-    6: dict(dim=64, hops=3, memory=100),
+    5: dict(dim=64, hops=3, memory=100, dropout=0.2),
+    6: dict(dim=64, hops=3, memory=100, dropout=0.2),
 }
 
 
