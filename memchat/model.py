@@ -66,9 +66,10 @@ class MemN2N(nn.Module):
         kinds = MATCH_KINDS if config.context else 1
         self.M = nn.Parameter(torch.empty(max(config.num_entity_types, 1) * kinds, d))  # a match word per kind and type
         # "an entity of type t was said": added to the query, a slot-filling state (context only)
-        self.said = nn.Parameter(torch.empty(max(config.num_entity_types, 1) if config.context else 0, d))
+        self.said = nn.Parameter(torch.empty(max(config.num_entity_types, 1), d)) if config.context else None
         for p in (self.A.weight, self.speaker.weight, self.time.weight, self.R.weight, self.W.weight, self.M, self.said):
-            nn.init.normal_(p, std=0.1)
+            if p is not None:
+                nn.init.normal_(p, std=0.1)
         with torch.no_grad():
             self.A.weight[0].zero_()
             self.W.weight[0].zero_()
