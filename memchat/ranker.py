@@ -8,15 +8,15 @@ example with plain dense ops, and a test checks that both agree.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 
 from memchat.dialogs import USER, Turn
-from memchat.featurize import SPEAKER_INDEX, Featurizer, MatchContext, divmod_codes, expand_csr
+from memchat.featurize import SPEAKER_INDEX, Featurizer, MatchContext, divmod_codes
 from memchat.model import MemN2N
 
 
@@ -47,11 +47,30 @@ class Ranker:
     def __init__(self, model: MemN2N, featurizer: Featurizer):
         self.model = model.eval()
         self.featurizer = featurizer
-        self._encode = lru_cache(maxsize=65536)(featurizer.encode_text)  # live turns repeat a lot
+        self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
+        # which candidates name each entity, as a sparse (C, entities) matrix: one matrix-vector
+        # product adds every match, cheaper live than expanding (entity, candidate) pairs
+        ent_of_pair = torch.repeat_interleave(torch.arange(len(featurizer.entities)), featurizer.ent_start.diff())
+        self._cand_ent = torch.sparse_coo_tensor(
+            torch.stack([featurizer.ent_cands, ent_of_pair]), torch.ones(len(ent_of_pair)),
+            (len(featurizer.candidates), max(len(featurizer.entities), 1)), check_invariants=False,
+        ).coalesce()
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": its matrix-vector product is what we use
+            warnings.simplefilter("ignore", UserWarning)
+            self._cand_ent = self._cand_ent.to_sparse_csr()
 
     @property
     def memory_size(self) -> int:
         return self.model.config.memory
+
+    def _encode_text(self, text: str) -> tuple[torch.Tensor, list[int], int]:
+        """An utterance's bag embedding A Φ(text) (d,), its entity ids and last named subject.
+
+        Cached per text: the model's weights must not change while this ranker is in use."""
+        ids, entities, subject = self.featurizer.encode_text(text)
+        with torch.inference_mode():
+            bag = self.model.A.weight[ids].sum(0)
+        return bag, entities, subject
 
     @torch.inference_mode()
     def rank(self, turns: Sequence[Turn]) -> Ranking:
@@ -68,16 +87,13 @@ class Ranker:
         query = turns[q_at]
         m = self.model
         f = self.featurizer
-        words, offsets = [], []
+        vectors = []
         context = MatchContext(f.entities, f.context)
         for t in (*memory, query):
-            ids, ents, subject = self._encode(t.text)
-            offsets.append(len(words))
-            words.extend(ids)
+            bag, ents, subject = self._encode(t.text)
+            vectors.append(bag)
             context.add(ents, subject)
-        bags = F.embedding_bag(
-            torch.tensor(words, dtype=torch.long), m.A.weight, torch.tensor(offsets, dtype=torch.long), mode="sum"
-        )  # (M + 1, d)
+        bags = torch.stack(vectors)  # (M + 1, d)
         M = len(memory)
         q = bags[M]  # (d,)
         if m.config.context and context.seen:
@@ -85,17 +101,18 @@ class Ranker:
             q = q + m.said[said].sum(0)
         speakers = torch.tensor([SPEAKER_INDEX[t.speaker] for t in memory], dtype=torch.long)
         # slot i of M was said M - 1 - i slots before the query: the time feature's row
-        mem = bags[:M] + m.speaker.weight[speakers] + m.time.weight[M - 1 - torch.arange(M)]  # (M, d)
+        mem = bags[:M] + m.speaker.weight[speakers] + m.time.weight[:M].flip(0)  # (M, d)
         attention = []
+        R = m.R.weight
         for _ in range(m.config.hops):
             p = torch.softmax(mem @ q, 0) if M else mem.new_zeros(0)  # (M,)
-            q = q + m.R(p @ mem)
+            q = q + R @ (p @ mem)
             attention.append(p)
         scores = m.candidate_embeddings() @ q  # (C,)
         codes = context.codes() if m.config.match else []
         if codes:
             kind, ent = divmod_codes(torch.tensor(codes, dtype=torch.long), len(f.entities))
-            owner, at = expand_csr(f.ent_start, ent)  # every candidate naming each matched entity
-            match_type = f.ent_type[ent] + kind * len(f.entities.types)
-            scores.index_add_(0, f.ent_cands[at], (m.M @ q)[match_type[owner]])
+            per_entity = scores.new_zeros(self._cand_ent.shape[1])  # each matched entity's match score
+            per_entity.index_add_(0, ent, (m.M @ q)[f.ent_type[ent] + kind * len(f.entities.types)])
+            scores = scores + self._cand_ent @ per_entity
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)
