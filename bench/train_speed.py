@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import dataclasses
+import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from memchat.bundle import load_bundle, save_bundle
 from memchat.dialogs import BOT, read_candidates, read_dialogs, read_kb
 from memchat.evaluate import predict, score
 from memchat.model import MemN2N
@@ -87,8 +89,11 @@ def main() -> None:
           f"(dev per-response {score(pred, dev_enc).per_response:.4f})")
 
     # scoring one response: a conversation so far, the user's last turn as the query, through the
-    # live path (memchat.ranker), tokenizing included; one torch thread, as a server worker would
-    ranker = Ranker(model, feat)
+    # live path (memchat.ranker), tokenizing included; one torch thread, as a server worker would,
+    # on the bundle saved and loaded again, as a server would have it
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = load_bundle(save_bundle(Path(tmp) / "b", model, feat, {}))
+    ranker = Ranker(bundle.model, bundle.featurizer)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     samples = []
