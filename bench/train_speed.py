@@ -34,7 +34,7 @@ def one_run(feat, cfg, tcfg, train_enc, dev_enc, seed):
     tcfg = dataclasses.replace(tcfg, seed=seed)
     torch.manual_seed(seed)
     model = MemN2N(cfg)
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     start = time.perf_counter()
     reached = []
 

@@ -161,7 +161,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     if unexpected:
         raise MemchatError(f"{shown}/{WEIGHTS}: unexpected tensor '{unexpected[0]}'")
     model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
-    model.set_candidates(featurizer.cand_bow)
+    model.set_candidates(featurizer.cand_bow, featurizer.cand_ent)
     model.eval()
     return Bundle(model=model, featurizer=featurizer, metadata=metadata, path=shown)
 

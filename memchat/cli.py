@@ -110,7 +110,7 @@ def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, 
     train_enc, dev_enc = featurizer.encode(train_dialogs), featurizer.encode(dev_dialogs) if dev_dialogs else None
     torch.manual_seed(seed)
     model = MemN2N(config)
-    model.set_candidates(featurizer.cand_bow)
+    model.set_candidates(featurizer.cand_bow, featurizer.cand_ent)
 
     click.echo(
         f"training on {train_enc.num_examples} replies in {train_enc.num_dialogs} dialogues"

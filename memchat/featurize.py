@@ -218,6 +218,7 @@ class Batch:
     gold: torch.Tensor  # (n,) gold candidate of each real example, -1 for none
     match_index: torch.Tensor  # (P,) flat n*C position of each (example, candidate) entity match
     match_type: torch.Tensor  # (P,) entity type of that match, plus kind * types (MatchContext)
+    match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (Q,) each: example row, entity, type + kind * types
     example_ids: torch.Tensor  # (n,) index of each real example in its EncodedDialogs
     said_types: torch.Tensor  # (D, E, T) 1 where an entity of type t was said before the example's reply
 
@@ -244,6 +245,13 @@ class Featurizer:
         counts = torch.bincount(ent_ids, minlength=len(entities))
         self.ent_start = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
         self.ent_type = entities.type_ids()
+        # the same as a sparse (C, entities) matrix: one product adds every match of many examples
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": its products are what we use
+            warnings.simplefilter("ignore", UserWarning)
+            self.cand_ent = torch.sparse_coo_tensor(
+                torch.stack([self.ent_cands, ent_ids]), torch.ones(len(ent_ids)),
+                (len(self.candidates), max(len(entities), 1)), check_invariants=False,
+            ).coalesce().to_sparse_csr()
 
     @classmethod
     def from_training(
@@ -309,10 +317,12 @@ class Featurizer:
             ex_first=torch.tensor(ex_first, dtype=torch.long),
         )
 
-    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, bow: bool = False) -> Batch:
+    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, bow: bool = False, pairs: bool = True) -> Batch:
         """Gather dialogues ``dialog_ids`` of ``enc`` into padded batch tensors.
 
-        ``bow`` adds the slots as sparse bag-of-words matrices, which make training faster."""
+        ``bow`` adds the slots as sparse bag-of-words matrices, which make training faster.
+        ``pairs`` expands the matches into (example, candidate) pairs, which the training loss
+        needs; scoring alone reads the matches per entity (``match_codes``), much fewer."""
         starts, ends = enc.start[dialog_ids], enc.start[dialog_ids + 1]
         lengths = ends - starts
         D, K = len(dialog_ids), int(lengths.max())
@@ -338,8 +348,13 @@ class Featurizer:
         said_types = torch.zeros(D * E, types)
         said = kind == 0
         said_types[example_index[row[said]], self.ent_type[ent[said]]] = 1.0
-        pair, at = expand_csr(self.ent_start, ent)
-        row, ent, kind, cand = row[pair], ent[pair], kind[pair], self.ent_cands[at]
+        code_type = self.ent_type[ent] + kind * len(self.entities.types)
+        match_codes = (row, ent, code_type)
+        if pairs:
+            pair, at = expand_csr(self.ent_start, ent)
+            match_index, match_type = row[pair] * len(self.candidates) + self.ent_cands[at], code_type[pair]
+        else:
+            match_index = match_type = torch.zeros(0, dtype=torch.long)
         slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
             slot_words=slot_words,
@@ -349,8 +364,9 @@ class Featurizer:
             qpos=qpos,
             example_index=example_index,
             gold=enc.ex_gold[ex_ids],
-            match_index=row * len(self.candidates) + cand,
-            match_type=self.ent_type[ent] + kind * len(self.entities.types),
+            match_index=match_index,
+            match_type=match_type,
+            match_codes=match_codes,
             example_ids=ex_ids,
             said_types=said_types.view(D, E, types),
         )

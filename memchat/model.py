@@ -74,11 +74,15 @@ class MemN2N(nn.Module):
             self.A.weight[0].zero_()
             self.W.weight[0].zero_()
         self.cand_bow: tuple[torch.Tensor, torch.Tensor] | None = None  # sparse (C, V) and transpose
+        self.cand_ent: torch.Tensor | None = None  # sparse (C, entities)
         self._cand_cache: torch.Tensor | None = None
 
-    def set_candidates(self, cand_bow: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """The candidate replies as sparse word counts (C, V) and their transpose (V, C)."""
+    def set_candidates(self, cand_bow: tuple[torch.Tensor, torch.Tensor], cand_ent: torch.Tensor | None = None) -> None:
+        """The candidate replies as sparse word counts (C, V) and their transpose (V, C), and
+        optionally which candidates name each entity (sparse (C, entities)), for scoring batches
+        whose matches are not expanded into pairs (``Featurizer.batch(pairs=False)``)."""
         self.cand_bow = cand_bow
+        self.cand_ent = cand_ent
         self._cand_cache = None
 
     def train(self, mode: bool = True) -> MemN2N:
@@ -134,11 +138,20 @@ class MemN2N(nn.Module):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Scores (n, C) of every candidate for the n real examples, and each hop's attention."""
         q, attention = self.encode(batch)
-        scores = q @ self.candidate_embeddings().T  # (n, C)
         if self.config.match and len(batch.match_index):
+            scores = q @ self.candidate_embeddings().T  # (n, C)
             per_type = q @ self.M.T  # (n, types): score of each type's match word
             _, at_type = _match_positions(batch.match_index, batch.match_type, *scores.shape, per_type.shape[1])
             scores.view(-1).index_add_(0, batch.match_index, per_type.reshape(-1)[at_type])
+        elif self.config.match and len(batch.match_codes[0]) and self.cand_ent is not None:
+            row, ent, code_type = batch.match_codes
+            per_type = q @ self.M.T  # (n, types)
+            per_entity = q.new_zeros(self.cand_ent.shape[1], len(q))  # (entities, n): each matched entity's score
+            per_entity.index_put_((ent, row), per_type[row, code_type], accumulate=True)
+            # candidates-major, so that the sparse product adds into contiguous memory
+            scores = torch.addmm(self.candidate_embeddings() @ q.T, self.cand_ent, per_entity).T  # (n, C) view
+        else:
+            scores = q @ self.candidate_embeddings().T  # (n, C)
         return scores, attention
 
     def loss(self, batch: Batch) -> torch.Tensor:

@@ -8,7 +8,6 @@ example with plain dense ops, and a test checks that both agree.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,16 +47,6 @@ class Ranker:
         self.model = model.eval()
         self.featurizer = featurizer
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
-        # which candidates name each entity, as a sparse (C, entities) matrix: one matrix-vector
-        # product adds every match, cheaper live than expanding (entity, candidate) pairs
-        ent_of_pair = torch.repeat_interleave(torch.arange(len(featurizer.entities)), featurizer.ent_start.diff())
-        self._cand_ent = torch.sparse_coo_tensor(
-            torch.stack([featurizer.ent_cands, ent_of_pair]), torch.ones(len(ent_of_pair)),
-            (len(featurizer.candidates), max(len(featurizer.entities), 1)), check_invariants=False,
-        ).coalesce()
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": its matrix-vector product is what we use
-            warnings.simplefilter("ignore", UserWarning)
-            self._cand_ent = self._cand_ent.to_sparse_csr()
 
     @property
     def memory_size(self) -> int:
@@ -112,7 +101,7 @@ class Ranker:
         codes = context.codes() if m.config.match else []
         if codes:
             kind, ent = divmod_codes(torch.tensor(codes, dtype=torch.long), len(f.entities))
-            per_entity = scores.new_zeros(self._cand_ent.shape[1])  # each matched entity's match score
+            per_entity = scores.new_zeros(f.cand_ent.shape[1])  # each matched entity's match score
             per_entity.index_add_(0, ent, (m.M @ q)[f.ent_type[ent] + kind * len(f.entities.types)])
-            scores = scores + self._cand_ent @ per_entity
+            scores = scores + f.cand_ent @ per_entity
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)

@@ -1,7 +1,8 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
-from memchat.dialogs import Dialog, Turn
+from memchat.dialogs import Dialog, Turn, read_dialogs
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
 
@@ -85,3 +86,23 @@ def test_match_features_change_scores_only_when_enabled():
     gold = torch.tensor([0, 1])
     assert torch.isclose(F.cross_entropy(s_on, gold), on.loss(batch))
     assert torch.isclose(F.cross_entropy(s_off, gold), off.loss(batch))
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_scores_from_match_codes_equal_scores_from_expanded_pairs(tiny, context):
+    from memchat.dialogs import read_kb
+    from memchat.evaluate import predict
+
+    dialogs = read_dialogs(tiny / "tiny-trn.txt")
+    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=context)
+    torch.manual_seed(0)
+    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context)).eval()
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    enc = feat.encode(dialogs)
+    ids = torch.arange(len(dialogs))
+    with torch.no_grad():
+        pairs, _ = model(feat.batch(enc, ids))
+        codes, _ = model(feat.batch(enc, ids, pairs=False))
+    assert len(feat.batch(enc, ids).match_index) > 0  # there are matches to add
+    assert torch.allclose(pairs, codes, atol=1e-5)
+    assert torch.equal(predict(model, feat, enc, batch_dialogs=1), pairs.argmax(1))
