@@ -47,14 +47,12 @@ def predict(
     model.eval()
     out = torch.empty(enc.num_examples, dtype=torch.long)
     order = torch.arange(enc.num_dialogs)
-    pairs = model.cand_ent is None  # without the (C, entities) matrix, matches go pair by pair
     for i in range(0, enc.num_dialogs, batch_dialogs):
-        batch = featurizer.batch(enc, order[i : i + batch_dialogs], pairs=pairs)
+        batch = featurizer.batch(enc, order[i : i + batch_dialogs], pairs=False)
         if len(batch.example_ids) == 0:
             continue
         scores, _ = model(batch)
-        # scores may be a view of a (C, n) tensor: reduce along its memory order, much faster
-        out[batch.example_ids] = scores.T.argmax(0) if scores.T.is_contiguous() else scores.argmax(1)
+        out[batch.example_ids] = scores.T.argmax(0)  # along the (C, n) memory order: much faster
     model.train(was_training)
     return out
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -93,10 +94,7 @@ class EntityTable:
         index = {t: i for i, t in enumerate(types)}
         # a subject's identifying values only (its phone, its address): a cuisine many share says
         # nothing about which restaurant is in focus, and would cost a match per candidate naming it
-        owners: dict[str, int] = {}
-        for words in about.values():
-            for w in words:
-                owners[w] = owners.get(w, 0) + 1
+        owners = Counter(w for words in about.values() for w in words)
         return cls(types, {w: index[r] for w, r in sorted(by_word.items())},
                    {s: [w for w in words if owners[w] == 1] for s, words in sorted(about.items())})
 
@@ -245,6 +243,9 @@ class Featurizer:
         counts = torch.bincount(ent_ids, minlength=len(entities))
         self.ent_start = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
         self.ent_type = entities.type_ids()
+        # match code (entity + kind * entities) -> its entity, and its match word (type + kind * types)
+        self.code_entity = torch.arange(len(entities)).repeat(MATCH_KINDS)
+        self.code_type = torch.cat([self.ent_type + k * len(entities.types) for k in range(MATCH_KINDS)])
         # the same as a sparse (C, entities) matrix: one product adds every match of many examples
         with warnings.catch_warnings():  # "sparse CSR support is in beta": its products are what we use
             warnings.simplefilter("ignore", UserWarning)
@@ -276,6 +277,11 @@ class Featurizer:
             if w := self.entity_type_word[e]:
                 ids.append(w)
         return ids
+
+    def split_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Match codes (``MatchContext.codes``) as (entity id, type + kind * types): the entity
+        picks the candidates, the second the match word."""
+        return self.code_entity[codes], self.code_type[codes]
 
     def encode_text(self, text: str) -> tuple[list[int], list[int], int]:
         """One utterance's word ids, entity ids and last named subject (-1 for none)."""
@@ -342,13 +348,12 @@ class Featurizer:
 
         # (example, match code) pairs, then (example, candidate) pairs through the code's entity
         row, at = expand_csr(enc.ex_ent_start, ex_ids)
-        kind, ent = divmod_codes(enc.ex_ent[at], len(self.entities))
+        ent, code_type = self.split_codes(enc.ex_ent[at])
         types = max(len(self.entities.types), 1)
         example_index = ex_mask.reshape(-1).nonzero().squeeze(1)
         said_types = torch.zeros(D * E, types)
-        said = kind == 0
-        said_types[example_index[row[said]], self.ent_type[ent[said]]] = 1.0
-        code_type = self.ent_type[ent] + kind * len(self.entities.types)
+        said = code_type < len(self.entities.types)  # the paper's kind: said in the dialogue
+        said_types[example_index[row[said]], code_type[said]] = 1.0
         match_codes = (row, ent, code_type)
         if pairs:
             pair, at = expand_csr(self.ent_start, ent)
@@ -385,12 +390,6 @@ def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, to
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the CSR matmul is what we use
         warnings.simplefilter("ignore", UserWarning)
         return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()
-
-
-def divmod_codes(codes: torch.Tensor, num_entities: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Match codes split into (kind, entity id)."""
-    n = max(num_entities, 1)
-    return torch.div(codes, n, rounding_mode="floor"), codes % n
 
 
 def expand_csr(start: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,10 +77,10 @@ class MemN2N(nn.Module):
         self.cand_ent: torch.Tensor | None = None  # sparse (C, entities)
         self._cand_cache: torch.Tensor | None = None
 
-    def set_candidates(self, cand_bow: tuple[torch.Tensor, torch.Tensor], cand_ent: torch.Tensor | None = None) -> None:
+    def set_candidates(self, cand_bow: tuple[torch.Tensor, torch.Tensor], cand_ent: torch.Tensor) -> None:
         """The candidate replies as sparse word counts (C, V) and their transpose (V, C), and
-        optionally which candidates name each entity (sparse (C, entities)), for scoring batches
-        whose matches are not expanded into pairs (``Featurizer.batch(pairs=False)``)."""
+        which candidates name each entity, sparse (C, entities): ``Featurizer.cand_bow`` and
+        ``Featurizer.cand_ent``."""
         self.cand_bow = cand_bow
         self.cand_ent = cand_ent
         self._cand_cache = None
@@ -138,21 +138,24 @@ class MemN2N(nn.Module):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Scores (n, C) of every candidate for the n real examples, and each hop's attention."""
         q, attention = self.encode(batch)
-        if self.config.match and len(batch.match_index):
-            scores = q @ self.candidate_embeddings().T  # (n, C)
-            per_type = q @ self.M.T  # (n, types): score of each type's match word
-            _, at_type = _match_positions(batch.match_index, batch.match_type, *scores.shape, per_type.shape[1])
-            scores.view(-1).index_add_(0, batch.match_index, per_type.reshape(-1)[at_type])
-        elif self.config.match and len(batch.match_codes[0]) and self.cand_ent is not None:
-            row, ent, code_type = batch.match_codes
-            per_type = q @ self.M.T  # (n, types)
-            per_entity = q.new_zeros(self.cand_ent.shape[1], len(q))  # (entities, n): each matched entity's score
+        return self.score(q, batch.match_codes), attention
+
+    def score(self, q: torch.Tensor, match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Scores (n, C) of every candidate for final states ``q`` (n, d), match words included.
+
+        ``match_codes`` are (example row, entity, type + kind * types) triples, as in
+        ``Batch.match_codes``. Each example's matches become scores per entity, and one sparse
+        (C, entities) product adds them to every candidate naming the entity. The result is a
+        view of a candidates-major (C, n) tensor: reduce it along dim 1 as ``scores.T ... (0)``.
+        """
+        scores = self.candidate_embeddings() @ q.T  # (C, n)
+        row, ent, code_type = match_codes
+        if self.config.match and len(row):
+            per_type = q @ self.M.T  # (n, types * kinds): score of each match word
+            per_entity = q.new_zeros(self.cand_ent.shape[1], len(q))  # (entities, n)
             per_entity.index_put_((ent, row), per_type[row, code_type], accumulate=True)
-            # candidates-major, so that the sparse product adds into contiguous memory
-            scores = torch.addmm(self.candidate_embeddings() @ q.T, self.cand_ent, per_entity).T  # (n, C) view
-        else:
-            scores = q @ self.candidate_embeddings().T  # (n, C)
-        return scores, attention
+            scores = torch.addmm(scores, self.cand_ent, per_entity)  # (C, n) + (C, entities) @ (entities, n)
+        return scores.T
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Mean cross-entropy of the gold replies (examples whose gold is -1 are left out).

@@ -15,7 +15,7 @@ from functools import lru_cache
 import torch
 
 from memchat.dialogs import USER, Turn
-from memchat.featurize import SPEAKER_INDEX, Featurizer, MatchContext, divmod_codes
+from memchat.featurize import SPEAKER_INDEX, Featurizer, MatchContext
 from memchat.model import MemN2N
 
 
@@ -97,11 +97,12 @@ class Ranker:
             p = torch.softmax(mem @ q, 0) if M else mem.new_zeros(0)  # (M,)
             q = q + R @ (p @ mem)
             attention.append(p)
+        # MemN2N.score for one example, with matrix-vector products: faster than its (n, d) ones here
         scores = m.candidate_embeddings() @ q  # (C,)
         codes = context.codes() if m.config.match else []
         if codes:
-            kind, ent = divmod_codes(torch.tensor(codes, dtype=torch.long), len(f.entities))
+            ent, code_type = f.split_codes(torch.tensor(codes, dtype=torch.long))
             per_entity = scores.new_zeros(f.cand_ent.shape[1])  # each matched entity's match score
-            per_entity.index_add_(0, ent, (m.M @ q)[f.ent_type[ent] + kind * len(f.entities.types)])
+            per_entity.index_add_(0, ent, (m.M @ q)[code_type])
             scores = scores + f.cand_ent @ per_entity
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)

@@ -107,7 +107,7 @@ def small(tmp_path_factory) -> Path:
     feat = Featurizer.from_training(dialogs, None, read_kb(folder / "small-kb.txt"))
     torch.manual_seed(0)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=24, hops=2, memory=50))
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     enc = feat.encode(dialogs)
     result = train(model, feat, enc, enc, TrainConfig(epochs=80, patience=80, lr=0.03, batch_dialogs=1))
     assert result.best_dev.per_response == 1.0, "the small model must learn its two dialogues"

@@ -18,7 +18,7 @@ def saved(tiny, tmp_path, request):
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=request.param)
     torch.manual_seed(0)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=request.param))
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     model.eval()
     path = save_bundle(tmp_path / "b", model, feat, {"training": {"best_epoch": 1}})
     return path, model, feat, dialogs

@@ -13,7 +13,7 @@ def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context):
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=context)
     torch.manual_seed(0)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context))
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     enc = feat.encode(dialogs)
     enc.ex_gold[3] = -1  # a gold reply that is no candidate is left out of the loss
     batch = feat.batch(enc, torch.arange(len(dialogs)))

@@ -19,7 +19,7 @@ def setup(memory=100, hops=2, match=True):
     feat = Featurizer.from_training(dialogs, None, [])
     torch.manual_seed(0)
     model = MemN2N(MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match))
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     enc = feat.encode(dialogs)
     return feat, model, enc, feat.batch(enc, torch.arange(2))
 
@@ -76,7 +76,7 @@ def test_match_features_change_scores_only_when_enabled():
     off = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=False))
     off.load_state_dict(on.state_dict())  # the same weights: only the flag differs
     for m in (on, off):
-        m.set_candidates(feat.cand_bow)
+        m.set_candidates(feat.cand_bow, feat.cand_ent)
     batch = feat.batch(feat.encode(train), torch.tensor([0]))
     s_on, _ = on(batch)
     s_off, _ = off(batch)

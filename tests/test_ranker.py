@@ -25,7 +25,7 @@ def setup(memory, match=True, context=False):
     torch.manual_seed(1)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=12, hops=3, memory=memory,
                                 match=match, context=context))
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     return feat, model.eval()
 
 

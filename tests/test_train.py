@@ -13,7 +13,7 @@ def fit(tiny, seed=0, epochs=40):
     enc = feat.encode(dialogs)
     torch.manual_seed(seed)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2))
-    model.set_candidates(feat.cand_bow)
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
     result = train(model, feat, enc, enc, TrainConfig(epochs=epochs, patience=epochs, lr=0.05, batch_dialogs=1, seed=seed))
     return model, feat, enc, result
 
