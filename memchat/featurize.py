@@ -214,9 +214,7 @@ class Batch:
     qpos: torch.Tensor  # (D, E) query slot of each example
     example_index: torch.Tensor  # (n,) position of each real example in the flattened (D*E)
     gold: torch.Tensor  # (n,) gold candidate of each real example, -1 for none
-    match_index: torch.Tensor  # (P,) flat n*C position of each (example, candidate) entity match
-    match_type: torch.Tensor  # (P,) entity type of that match, plus kind * types (MatchContext)
-    match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (Q,) each: example row, entity, type + kind * types
+    match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (Q,) each, sorted by row: example row, entity, type + kind * types
     example_ids: torch.Tensor  # (n,) index of each real example in its EncodedDialogs
     said_types: torch.Tensor  # (D, E, T) 1 where an entity of type t was said before the example's reply
 
@@ -236,23 +234,15 @@ class Featurizer:
         self.entity_type_word = [type_words[t] for t in entities.type_of]  # entity id -> word id or 0
         self.cand_words = _pad([self.words(t) for t in cand_tokens])  # (C, Lc)
         self.cand_bow = bag_of_words(self.cand_words, len(vocab))
-        pairs = sorted((e, c) for c, toks in enumerate(cand_tokens) for e in entities.find(toks))
-        # the candidates that mention each entity, as CSR: entity e -> ent_cands[ent_start[e]:ent_start[e+1]]
-        ent_ids = torch.tensor([e for e, _ in pairs], dtype=torch.long)
-        self.ent_cands = torch.tensor([c for _, c in pairs], dtype=torch.long)
-        counts = torch.bincount(ent_ids, minlength=len(entities))
-        self.ent_start = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        # which candidates name each entity, sparse (C, entities) and its transpose: one product
+        # adds every match of many examples to the candidates
+        pairs = [(c, e) for c, toks in enumerate(cand_tokens) for e in entities.find(toks)]
+        index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
+        self.cand_ent = sparse_counts(index, (len(self.candidates), max(len(entities), 1)))
         self.ent_type = entities.type_ids()
         # match code (entity + kind * entities) -> its entity, and its match word (type + kind * types)
         self.code_entity = torch.arange(len(entities)).repeat(MATCH_KINDS)
         self.code_type = torch.cat([self.ent_type + k * len(entities.types) for k in range(MATCH_KINDS)])
-        # the same as a sparse (C, entities) matrix: one product adds every match of many examples
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": its products are what we use
-            warnings.simplefilter("ignore", UserWarning)
-            self.cand_ent = torch.sparse_coo_tensor(
-                torch.stack([self.ent_cands, ent_ids]), torch.ones(len(ent_ids)),
-                (len(self.candidates), max(len(entities), 1)), check_invariants=False,
-            ).coalesce().to_sparse_csr()
 
     @classmethod
     def from_training(
@@ -323,12 +313,10 @@ class Featurizer:
             ex_first=torch.tensor(ex_first, dtype=torch.long),
         )
 
-    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, bow: bool = False, pairs: bool = True) -> Batch:
+    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, bow: bool = False) -> Batch:
         """Gather dialogues ``dialog_ids`` of ``enc`` into padded batch tensors.
 
-        ``bow`` adds the slots as sparse bag-of-words matrices, which make training faster.
-        ``pairs`` expands the matches into (example, candidate) pairs, which the training loss
-        needs; scoring alone reads the matches per entity (``match_codes``), much fewer."""
+        ``bow`` adds the slots as sparse bag-of-words matrices, which make training faster."""
         starts, ends = enc.start[dialog_ids], enc.start[dialog_ids + 1]
         lengths = ends - starts
         D, K = len(dialog_ids), int(lengths.max())
@@ -346,7 +334,7 @@ class Featurizer:
         qpos = torch.zeros(D, E, dtype=torch.long)
         qpos[ex_mask] = enc.ex_qpos[ex_ids]
 
-        # (example, match code) pairs, then (example, candidate) pairs through the code's entity
+        # (example, match code) pairs; the code's entity names the candidates it matches
         row, at = expand_csr(enc.ex_ent_start, ex_ids)
         ent, code_type = self.split_codes(enc.ex_ent[at])
         types = max(len(self.entities.types), 1)
@@ -354,12 +342,6 @@ class Featurizer:
         said_types = torch.zeros(D * E, types)
         said = code_type < len(self.entities.types)  # the paper's kind: said in the dialogue
         said_types[example_index[row[said]], code_type[said]] = 1.0
-        match_codes = (row, ent, code_type)
-        if pairs:
-            pair, at = expand_csr(self.ent_start, ent)
-            match_index, match_type = row[pair] * len(self.candidates) + self.ent_cands[at], code_type[pair]
-        else:
-            match_index = match_type = torch.zeros(0, dtype=torch.long)
         slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
             slot_words=slot_words,
@@ -369,9 +351,7 @@ class Featurizer:
             qpos=qpos,
             example_index=example_index,
             gold=enc.ex_gold[ex_ids],
-            match_index=match_index,
-            match_type=match_type,
-            match_codes=match_codes,
+            match_codes=(row, ent, code_type),
             example_ids=ex_ids,
             said_types=said_types.view(D, E, types),
         )
@@ -383,10 +363,13 @@ def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, to
     rows = torch.arange(n).repeat_interleave(L)
     cols = words.reshape(-1)
     keep = cols != 0
-    index = torch.stack([rows[keep], cols[keep]])
-    counts = torch.sparse_coo_tensor(
-        index, torch.ones(index.shape[1]), (n, vocab_size), check_invariants=False
-    ).coalesce()
+    return sparse_counts(torch.stack([rows[keep], cols[keep]]), (n, vocab_size))
+
+
+def sparse_counts(index: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """How often each (row, column) pair of ``index`` (2, P) occurs, as sparse CSR ``shape``,
+    and its transpose: products need both, and CSR transposes are costly to make on the fly."""
+    counts = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]), shape, check_invariants=False).coalesce()
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the CSR matmul is what we use
         warnings.simplefilter("ignore", UserWarning)
         return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()

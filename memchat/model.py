@@ -74,12 +74,14 @@ class MemN2N(nn.Module):
             self.A.weight[0].zero_()
             self.W.weight[0].zero_()
         self.cand_bow: tuple[torch.Tensor, torch.Tensor] | None = None  # sparse (C, V) and transpose
-        self.cand_ent: torch.Tensor | None = None  # sparse (C, entities)
+        self.cand_ent: tuple[torch.Tensor, torch.Tensor] | None = None  # sparse (C, entities) and transpose
         self._cand_cache: torch.Tensor | None = None
 
-    def set_candidates(self, cand_bow: tuple[torch.Tensor, torch.Tensor], cand_ent: torch.Tensor) -> None:
-        """The candidate replies as sparse word counts (C, V) and their transpose (V, C), and
-        which candidates name each entity, sparse (C, entities): ``Featurizer.cand_bow`` and
+    def set_candidates(
+        self, cand_bow: tuple[torch.Tensor, torch.Tensor], cand_ent: tuple[torch.Tensor, torch.Tensor]
+    ) -> None:
+        """The candidate replies as sparse word counts (C, V), and which candidates name each
+        entity, sparse (C, entities), each with its transpose: ``Featurizer.cand_bow`` and
         ``Featurizer.cand_ent``."""
         self.cand_bow = cand_bow
         self.cand_ent = cand_ent
@@ -136,45 +138,75 @@ class MemN2N(nn.Module):
         return q, attention
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Scores (n, C) of every candidate for the n real examples, and each hop's attention."""
+        """Scores (n, C) of every candidate for the n real examples, and each hop's attention.
+
+        The scores are a view of a candidates-major (C, n) tensor: reduce them as ``scores.T ... (0)``."""
         q, attention = self.encode(batch)
-        return self.score(q, batch.match_codes), attention
+        return self.score(q, batch.match_codes).T, attention
 
     def score(self, q: torch.Tensor, match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Scores (n, C) of every candidate for final states ``q`` (n, d), match words included.
+        """Candidates-major scores (C, n) of every candidate for final states ``q`` (n, d).
 
         ``match_codes`` are (example row, entity, type + kind * types) triples, as in
-        ``Batch.match_codes``. Each example's matches become scores per entity, and one sparse
-        (C, entities) product adds them to every candidate naming the entity. The result is a
-        view of a candidates-major (C, n) tensor: reduce it along dim 1 as ``scores.T ... (0)``.
+        ``Batch.match_codes``: each example's matches become scores per entity, and one sparse
+        (C, entities) product adds them to every candidate naming the entity.
         """
         scores = self.candidate_embeddings() @ q.T  # (C, n)
+        if self.config.match and len(match_codes[0]):
+            scores.addmm_(self.cand_ent[0], _per_entity(q @ self.M.T, match_codes, self.cand_ent[0].shape[1]))
+        return scores
+
+    def best(self, q: torch.Tensor, match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+             block: int = 256) -> torch.Tensor:
+        """The top-ranked candidate (n,) for final states ``q`` (n, d), ``block`` examples at a
+        time: each (C, block) block of scores is reduced while it is still in cache."""
         row, ent, code_type = match_codes
-        if self.config.match and len(row):
-            per_type = q @ self.M.T  # (n, types * kinds): score of each match word
-            per_entity = q.new_zeros(self.cand_ent.shape[1], len(q))  # (entities, n)
-            per_entity.index_put_((ent, row), per_type[row, code_type], accumulate=True)
-            scores = torch.addmm(scores, self.cand_ent, per_entity)  # (C, n) + (C, entities) @ (entities, n)
-        return scores.T
+        starts = list(range(0, len(q), block))
+        bounds = torch.searchsorted(row, torch.tensor([*starts, len(q)])).tolist()  # rows are sorted
+        out = torch.empty(len(q), dtype=torch.long)
+        for k, s in enumerate(starts):
+            lo, hi = bounds[k], bounds[k + 1]
+            codes = (row[lo:hi] - s, ent[lo:hi], code_type[lo:hi])
+            out[s : s + block] = argmax_rows(self.score(q[s : s + block], codes))
+        return out
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Mean cross-entropy of the gold replies (examples whose gold is -1 are left out).
 
-        Same value as ``cross_entropy(self(batch)[0], gold)``, computed a few rows at a time so
-        that the (n, C) score matrix never exists whole: training's hottest path.
+        Same value as ``cross_entropy(self(batch)[0], gold)``, computed a few examples at a time
+        so that the (C, n) score matrix never exists whole: training's hottest path.
         """
         q, _ = self.encode(batch)
-        per_type = q @ self.M.T if self.config.match else q.new_zeros(len(q), 1)
-        keep = None if self.config.match else 0  # without match features, no match positions
-        return _ChunkedCandidateLoss.apply(
-            q, self.candidate_embeddings(), per_type, batch.match_index[:keep], batch.match_type[:keep], batch.gold
-        )
+        if self.config.match:
+            per_type, codes = q @ self.M.T, batch.match_codes
+        else:
+            per_type, codes = q.new_zeros(len(q), 1), tuple(c[:0] for c in batch.match_codes)
+        return _ChunkedCandidateLoss.apply(q, self.candidate_embeddings(), per_type, batch.gold, codes, self.cand_ent)
 
 
-def _match_positions(match_index, match_type, n, C, T):
-    """For flat (n*C) match positions: each match's example row, and its flat (n*T) per-type index."""
-    rows = torch.div(match_index, C, rounding_mode="floor")
-    return rows, rows * T + match_type
+def _per_entity(per_type: torch.Tensor, match_codes, entities: int) -> torch.Tensor:
+    """Each example's match score per entity (entities, n) from its match words' scores
+    ``per_type`` (n, types * kinds): the entity gets the score of every code naming it."""
+    row, ent, code_type = match_codes
+    out = per_type.new_zeros(entities, len(per_type))
+    return out.index_put_((ent, row), per_type[row, code_type], accumulate=True)
+
+
+def argmax_rows(scores: torch.Tensor, group: int = 32) -> torch.Tensor:
+    """``scores.argmax(0)`` of a (C, n) tensor, first index on ties, several times faster.
+
+    torch's argmax over dim 0 is not vectorized, its max is: take each group of ``group`` rows'
+    max, the first group holding the column's max, then the argmax within that group alone.
+    """
+    C, n = scores.shape
+    full = C - C % group
+    tops = scores[:full].view(-1, group, n).amax(1)  # (C // group, n)
+    if full < C:
+        tops = torch.cat([tops, scores[full:].amax(0, keepdim=True)])
+    first = tops.argmax(0)  # (n,) group of each column's max
+    rows = (first[None, :] * group + torch.arange(group)[:, None]).clamp_(max=C - 1)  # (group, n)
+    within = torch.gather(scores, 0, rows).argmax(0)  # (n,)
+    return rows.gather(0, within[None, :])[0]
 
 
 class _Bags(torch.autograd.Function):
@@ -195,40 +227,46 @@ class _ChunkedCandidateLoss(torch.autograd.Function):
     """Scores, match bonus, softmax cross-entropy and their gradients, chunk by chunk.
 
     The gradients are computed in the forward pass (the loss is always a leaf of the graph)
-    so that each chunk's scores are touched while still in cache.
+    so that each chunk's scores are touched while still in cache. Scores are candidates-major
+    (C, chunk): torch reduces over the leading dim vectorized, and the match product writes rows.
     """
 
-    CHUNK = 1024  # rows per chunk; smaller chunks measured slower here (more small ops)
+    CHUNK = 1024  # examples per chunk; smaller chunks measured slower here (more small ops)
 
     @staticmethod
-    def forward(ctx, q, cands, per_type, match_index, match_type, gold):
-        n, C, T = len(q), len(cands), per_type.shape[1]
+    def forward(ctx, q, cands, per_type, gold, match_codes, cand_ent):
+        n = len(q)
+        ce, ce_t = cand_ent  # (C, entities) and (entities, C), sparse
         count = max(int((gold >= 0).sum()), 1)
-        grad_q, grad_cands = torch.empty_like(q), torch.zeros_like(cands)
-        grad_pt = torch.zeros_like(per_type)
-        match_rows, match_at_type = _match_positions(match_index, match_type, n, C, T)
+        grad_q, grad_cands, grad_pt = torch.empty_like(q), torch.zeros_like(cands), torch.zeros_like(per_type)
+        row, ent, code_type = match_codes
+        starts = list(range(0, n, _ChunkedCandidateLoss.CHUNK))
+        bounds = torch.searchsorted(row, torch.tensor([*starts, n])).tolist()  # rows are sorted
         total = q.new_zeros(())
-        for s in range(0, n, _ChunkedCandidateLoss.CHUNK):
+        for k, s in enumerate(starts):
             e = min(s + _ChunkedCandidateLoss.CHUNK, n)
-            lo, hi = torch.searchsorted(match_rows, torch.tensor([s, e])).tolist()
-            at = match_index[lo:hi] - s * C  # positions in this chunk's flat scores
-            pt_at = match_at_type[lo:hi] - s * T
-            scores = q[s:e] @ cands.T  # (c, C)
-            flat = scores.view(-1)
-            flat.index_add_(0, at, per_type[s:e].reshape(-1)[pt_at])
+            lo, hi = bounds[k], bounds[k + 1]
+            codes = (row[lo:hi] - s, ent[lo:hi], code_type[lo:hi])
+            scores = cands @ q[s:e].T  # (C, c)
+            if hi > lo:
+                scores.addmm_(ce, _per_entity(per_type[s:e], codes, ce.shape[1]))
             g = gold[s:e]
             known = g >= 0
-            rows = torch.arange(e - s)[known]
-            lse = torch.logsumexp(scores, 1)  # (c,)
-            total += (lse[known] - scores[rows, g[known]]).sum()
-            scores.sub_(lse[:, None]).exp_()  # softmax, in place
-            if not bool(known.all()):
-                scores[~known] = 0
-            scores[rows, g[known]] -= 1
-            scores.div_(count)  # now d loss / d scores
-            grad_q[s:e] = scores @ cands
-            grad_cands.addmm_(scores.T, q[s:e])
-            grad_pt[s:e].view(-1).index_add_(0, pt_at, flat[at])
+            cols = torch.arange(e - s)[known]
+            top = scores.amax(0)  # (c,)
+            gold_scores = scores[g[known], cols] - top[known]
+            scores.sub_(top).exp_()
+            sums = scores.sum(0)  # (c,)
+            total += (sums[known].log() - gold_scores).sum()
+            scores.mul_((1.0 / (sums * count)) * known)  # softmax / count; unknown gold: no gradient
+            scores[g[known], cols] -= 1.0 / count  # now d loss / d scores
+            grad_q[s:e] = scores.T @ cands
+            grad_cands.addmm_(scores, q[s:e])
+            if hi > lo:
+                r, en, ct = codes
+                # (entities, c); into zeros in place: CSR @ dense measured 10x slower here
+                grad_entity = scores.new_zeros(ce_t.shape[0], e - s).addmm_(ce_t, scores)
+                grad_pt[s:e].index_put_((r, ct), grad_entity[en, r], accumulate=True)
         ctx.save_for_backward(grad_q, grad_cands, grad_pt)
         return total / count
 

@@ -102,7 +102,7 @@ class Ranker:
         codes = context.codes() if m.config.match else []
         if codes:
             ent, code_type = f.split_codes(torch.tensor(codes, dtype=torch.long))
-            per_entity = scores.new_zeros(f.cand_ent.shape[1])  # each matched entity's match score
+            per_entity = scores.new_zeros(f.cand_ent[0].shape[1])  # each matched entity's match score
             per_entity.index_add_(0, ent, (m.M @ q)[code_type])
-            scores = scores + f.cand_ent @ per_entity
+            scores = scores + f.cand_ent[0] @ per_entity
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)

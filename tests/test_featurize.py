@@ -24,6 +24,13 @@ def test_entity_types_come_from_kb_relations():
     assert table.entities["korean"] == 0 and table.entities["resto_a_phone"] == 2
 
 
+def expanded_matches(feat, batch):
+    """{(example, candidate, type + kind * types)}: each match code against every candidate naming its entity."""
+    names = feat.cand_ent[0].to_dense()  # (C, entities)
+    return {(r, c, t) for r, e, t in zip(*(x.tolist() for x in batch.match_codes))
+            for c in names[:, e].nonzero().flatten().tolist()}
+
+
 def make_featurizer():
     train = [dialog(("user", "italian food in paris"), ("bot", "api_call italian paris"),
                     ("kb", "resto_a R_phone resto_a_phone"), ("user", "<SILENCE>"), ("bot", "ok"))]
@@ -50,8 +57,7 @@ def test_unknown_words_drop_out_and_unseen_entities_still_match_by_type():
     enc = feat.encode(test)
     assert enc.slot_words[0].tolist()[:3] == [feat.vocab.ids["food"], feat.vocab.ids["in"], feat.vocab.ids["paris"]]
     batch = feat.batch(enc, torch.tensor([0]))
-    C = len(feat.candidates)
-    matches = {(int(i) % C, feat.entities.types[int(t)]) for i, t in zip(batch.match_index, batch.match_type)}
+    matches = {(c, feat.entities.types[t]) for _, c, t in expanded_matches(feat, batch)}
     assert (1, "R_cuisine") in matches  # api_call korean paris: its cuisine was said
     assert (1, "R_location") in matches and (0, "R_location") in matches
     assert (0, "R_cuisine") not in matches  # italian was not said
@@ -62,10 +68,9 @@ def test_match_context_only_holds_what_was_said_before_the_reply():
     feat, train = make_featurizer()
     enc = feat.encode(train)
     batch = feat.batch(enc, torch.tensor([0]))
-    C = len(feat.candidates)
     by_example = {}
-    for i, t in zip(batch.match_index.tolist(), batch.match_type.tolist()):
-        by_example.setdefault(i // C, set()).add((i % C, feat.entities.types[t]))
+    for r, c, t in expanded_matches(feat, batch):
+        by_example.setdefault(r, set()).add((c, feat.entities.types[t]))
     assert (3, "R_phone") not in by_example[0]  # the phone number comes after the first reply
     assert (3, "R_phone") in by_example[1]
 
@@ -82,10 +87,10 @@ CONTEXT_CANDS = ["api_call italian paris", "api_call italian rome", "here it is 
 def context_matches(feat, dialogue):
     """{example: {(candidate, kind, type)}} of one dialogue."""
     batch = feat.batch(feat.encode([dialogue]), torch.tensor([0]))
-    C, T = len(feat.candidates), len(feat.entities.types)
+    T = len(feat.entities.types)
     found = {}
-    for i, t in zip(batch.match_index.tolist(), batch.match_type.tolist()):
-        found.setdefault(i // C, set()).add((feat.candidates[i % C], t // T, feat.entities.types[t % T]))
+    for r, c, t in expanded_matches(feat, batch):
+        found.setdefault(r, set()).add((feat.candidates[c], t // T, feat.entities.types[t % T]))
     return found, batch
 
 

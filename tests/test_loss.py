@@ -17,7 +17,7 @@ def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context):
     enc = feat.encode(dialogs)
     enc.ex_gold[3] = -1  # a gold reply that is no candidate is left out of the loss
     batch = feat.batch(enc, torch.arange(len(dialogs)))
-    assert len(batch.match_index) > 0 and len(batch.gold) > 40
+    assert len(batch.match_codes[0]) > 0 and len(batch.gold) > 40
 
     scores, _ = model(batch)
     plain = F.cross_entropy(scores, batch.gold, ignore_index=-1)

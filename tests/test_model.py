@@ -89,7 +89,7 @@ def test_match_features_change_scores_only_when_enabled():
 
 
 @pytest.mark.parametrize("context", [False, True])
-def test_scores_from_match_codes_equal_scores_from_expanded_pairs(tiny, context):
+def test_scores_equal_the_match_features_added_one_by_one(tiny, context):
     from memchat.dialogs import read_kb
     from memchat.evaluate import predict
 
@@ -99,10 +99,27 @@ def test_scores_from_match_codes_equal_scores_from_expanded_pairs(tiny, context)
     model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context)).eval()
     model.set_candidates(feat.cand_bow, feat.cand_ent)
     enc = feat.encode(dialogs)
-    ids = torch.arange(len(dialogs))
+    batch = feat.batch(enc, torch.arange(len(dialogs)))
     with torch.no_grad():
-        pairs, _ = model(feat.batch(enc, ids))
-        codes, _ = model(feat.batch(enc, ids, pairs=False))
-    assert len(feat.batch(enc, ids).match_index) > 0  # there are matches to add
-    assert torch.allclose(pairs, codes, atol=1e-5)
-    assert torch.equal(predict(model, feat, enc, batch_dialogs=1), pairs.argmax(1))
+        scores, _ = model(batch)
+        q, _ = model.encode(batch)
+        expected = q @ model.candidate_embeddings().T  # (n, C)
+        names = feat.cand_ent[0].to_dense()  # (C, entities)
+        for r, e, t in zip(*batch.match_codes):
+            expected[r] += names[:, e] * (q[r] @ model.M[t])
+    assert len(batch.match_codes[0]) > 0  # there are matches to add
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert torch.equal(predict(model, feat, enc, batch_dialogs=1), scores.argmax(1))
+    assert torch.equal(model.best(q, batch.match_codes, block=7), scores.argmax(1))  # blocks of any size
+
+
+@pytest.mark.parametrize("rows", [1, 31, 32, 33, 100])
+def test_argmax_rows_is_argmax_with_the_first_index_on_ties(rows):
+    from memchat.model import argmax_rows
+
+    torch.manual_seed(rows)
+    scores = torch.randn(rows, 50)
+    scores[rows // 2, :10] = scores[rows - 1, :10] = 9.0  # ties: the first row wins, as argmax has it
+    scores[:, 10] = 1.0  # a whole column tied
+    assert torch.equal(argmax_rows(scores), scores.argmax(0))
+    assert torch.equal(argmax_rows(scores, group=4), scores.argmax(0))
