@@ -47,6 +47,9 @@ class Ranker:
         self.model = model.eval()
         self.featurizer = featurizer
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
+        self._slot = lru_cache(maxsize=65536)(self._slot_vector)
+        with torch.inference_mode():  # row i: the time feature of the slot said i + 1 slots before the last
+            self._time_back = model.time.weight.flip(0)
 
     @property
     def memory_size(self) -> int:
@@ -60,6 +63,11 @@ class Ranker:
         with torch.inference_mode():
             bag = self.model.A.weight[ids].sum(0)
         return bag, entities, subject
+
+    def _slot_vector(self, text: str, speaker: str) -> torch.Tensor:
+        """A memory slot without its time feature: A Φ(text) + S[speaker] (d,), cached likewise."""
+        with torch.inference_mode():
+            return self._encode(text)[0] + self.model.speaker.weight[SPEAKER_INDEX[speaker]]
 
     @torch.inference_mode()
     def rank(self, turns: Sequence[Turn]) -> Ranking:
@@ -76,21 +84,20 @@ class Ranker:
         query = turns[q_at]
         m = self.model
         f = self.featurizer
-        vectors = []
         context = MatchContext(f.entities, f.context)
         for t in (*memory, query):
-            bag, ents, subject = self._encode(t.text)
-            vectors.append(bag)
+            _, ents, subject = self._encode(t.text)
             context.add(ents, subject)
-        bags = torch.stack(vectors)  # (M + 1, d)
         M = len(memory)
-        q = bags[M]  # (d,)
+        q = self._encode(query.text)[0]  # (d,)
         if m.config.context and context.seen:
             said = sorted({f.entities.type_of[e] for e in context.seen})
             q = q + m.said[said].sum(0)
-        speakers = torch.tensor([SPEAKER_INDEX[t.speaker] for t in memory], dtype=torch.long)
         # slot i of M was said M - 1 - i slots before the query: the time feature's row
-        mem = bags[:M] + m.speaker.weight[speakers] + m.time.weight[:M].flip(0)  # (M, d)
+        if M:
+            mem = torch.stack([self._slot(t.text, t.speaker) for t in memory]) + self._time_back[-M:]  # (M, d)
+        else:
+            mem = q.new_zeros(0, len(q))
         attention = []
         R = m.R.weight
         for _ in range(m.config.hops):
