@@ -128,7 +128,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
         if not isinstance(metadata.get(key), kind):
             raise MemchatError(f"{shown}/{METADATA}: field '{key}' is missing or not a {kind.__name__}")
     try:
-        config = MemN2NConfig(**metadata["config"])
+        config = MemN2NConfig(**{"match_kinds": 3, **metadata["config"]})  # 3: bundles before the field
     except TypeError as e:
         raise MemchatError(f"{shown}/{METADATA}: field 'config' does not fit this memchat ({e})") from None
     vocab = Vocabulary(metadata["vocabulary"][1:])
@@ -138,7 +138,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     entities = EntityTable(metadata["entity_types"], metadata["entities"], subjects)
     if len(vocab) != config.vocab_size or len(entities.types) != config.num_entity_types:
         raise MemchatError(f"{shown}/{METADATA}: vocabulary or entity types do not match the config")
-    featurizer = Featurizer(vocab, entities, metadata["candidates"], context=config.context)
+    featurizer = Featurizer(vocab, entities, metadata["candidates"], context=config.context, kinds=config.match_kinds)
 
     weights_path = folder / WEIGHTS
     if not weights_path.is_file():

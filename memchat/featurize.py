@@ -11,8 +11,9 @@ a candidate one extra "match" word per type for each of its entities seen there.
 matched by their text, so a cuisine never seen in training still matches by type when the
 knowledge base knows it, although its word has no embedding.
 
-Context features (ours, on unless ``memchat train --paper``): each entity adds its type's word
-(``<R_cuisine>``) to the bag it is in, candidates included; the match features get two more kinds
+Context features (ours, on unless ``memchat train --paper``): knowledge-base subjects (restaurant
+names) are entities too, of type ``NAME_TYPE``; each entity adds its type's word (``<R_cuisine>``)
+to the bag it is in, candidates included; the match features get three more kinds
 (``MatchContext``); and each example records which entity types were said before it
 (``Batch.said_types``), which the model adds to the query.
 
@@ -79,9 +80,16 @@ class EntityTable:
         self.subjects = {s: [w for w in words if w in self.ids] for s, words in (subjects or {}).items()}
         self.subject_ids = {s: i for i, s in enumerate(self.subjects)}  # subject word -> subject id
         self.subject_entities = [[self.ids[w] for w in words] for words in self.subjects.values()]
+        # the type that ranks subjects (every value a whole number: R_rating), and each entity's number
+        numeric = [t for t in range(len(self.types)) if all(w.isdigit() for w, k in self.entities.items() if k == t)]
+        self.rank_type = numeric[0] if numeric and len(self.entities) else -1
+        self.number = [int(w) if k == self.rank_type else 0 for w, k in self.entities.items()]
+        self.name_type = self.types.index(NAME_TYPE) if NAME_TYPE in self.types else -1
 
     @classmethod
-    def from_facts(cls, facts: Iterable[KBFact]) -> EntityTable:
+    def from_facts(cls, facts: Iterable[KBFact], names: bool = False) -> EntityTable:
+        """Entities from the facts' one-word values, typed by relation; with ``names`` the
+        one-word subjects too, typed ``NAME_TYPE``."""
         by_word: dict[str, str] = {}
         about: dict[str, dict[str, None]] = {}
         for f in facts:
@@ -90,6 +98,9 @@ class EntityTable:
                 by_word.setdefault(tokens[0], f.relation)
                 if len(subject) == 1:
                     about.setdefault(subject[0], {})[tokens[0]] = None
+        if names:
+            for subject in about:
+                by_word.setdefault(subject, NAME_TYPE)
         types = sorted(set(by_word.values()))
         index = {t: i for i, t in enumerate(types)}
         # a subject's identifying values only (its phone, its address): a cuisine many share says
@@ -122,38 +133,52 @@ class EntityTable:
         return torch.tensor(self.type_of, dtype=torch.long)
 
 
-MATCH_KINDS = 3  # said in the dialogue (§4.4); the latest of its type said; an attribute of the subject in focus
+MATCH_KINDS = 4  # said in the dialogue (§4.4); the latest of its type said; an attribute of the subject in focus; next to propose
+NAME_TYPE = "R_name"  # the type of knowledge-base subjects (restaurant names) when they are entities (context)
 
 
 class MatchContext:
     """The entities the match features look at, kept up to date while a dialogue is read.
 
     The paper's feature (§4.4) fires for a candidate's entity said anywhere in the dialogue so
-    far. With ``context`` on, two more kinds fire, each with its own learned word per type:
+    far. With ``context`` on, more kinds fire, each with its own learned word per type:
 
     - *latest*: the entity is the most recent of its type said (the user's update, "make it
       in oslo instead", overrides the city said before);
     - *focus*: the entity is an identifying attribute (one no other subject has), in the
       knowledge base, of the subject named last (after "what do you think of this option:
-      red_crane", red_crane's phone and address).
+      red_crane", red_crane's phone and address);
+    - *next* (``kinds`` 4): the subject with the best rank value (``EntityTable.rank_type``,
+      R_rating) among those the dialogue's result lines gave it, that the bot has not named
+      yet: what to propose next, for any restaurant name, seen in training or not.
 
-    Both are ours, not the paper's. Each match is a code ``entity + kind * len(entities)``.
+    All are ours, not the paper's. Each match is a code ``entity + kind * len(entities)``.
     """
 
-    def __init__(self, entities: EntityTable, context: bool):
-        self.table, self.context = entities, context
+    def __init__(self, entities: EntityTable, context: bool, kinds: int = MATCH_KINDS):
+        self.table, self.context, self.kinds = entities, context, kinds
         self.seen: dict[int, None] = {}  # entity ids in order of first mention
         self.latest: dict[int, int] = {}  # type -> entity id said last
         self.focus = -1  # subject id named last
+        self.rank: dict[int, int] = {}  # subject entity -> its rank value, as result lines gave them
+        self.named: set[int] = set()  # subject entities the bot has named
 
-    def add(self, entity_ids: Iterable[int], subject: int) -> None:
-        """One more utterance: its entities (in order) and the last subject it names (or -1)."""
+    def add(self, entity_ids: Sequence[int], subject: int, speaker: str = BOT) -> None:
+        """One more utterance: its entities (in order), the last subject it names (or -1) and
+        who said it."""
         type_of = self.table.type_of
         for e in entity_ids:
             self.seen.setdefault(e, None)
             self.latest[type_of[e]] = e
         if subject >= 0:
             self.focus = subject
+        names = [e for e in entity_ids if type_of[e] == self.table.name_type]
+        if speaker == KB and len(names) == 1:
+            for e in entity_ids:
+                if type_of[e] == self.table.rank_type:
+                    self.rank[names[0]] = self.table.number[e]
+        elif speaker == BOT:
+            self.named.update(names)
 
     def codes(self) -> list[int]:
         codes = list(self.seen)
@@ -162,6 +187,11 @@ class MatchContext:
             codes += [e + n for e in self.latest.values()]
             if self.focus >= 0:
                 codes += [e + 2 * n for e in self.table.subject_entities[self.focus]]
+            if self.kinds > 3:
+                # max keeps the first of equals: the result line listed first
+                left = [e for e in self.rank if e not in self.named]
+                if left:
+                    codes.append(max(left, key=self.rank.__getitem__) + 3 * n)
         return codes
 
 
@@ -217,15 +247,20 @@ class Batch:
     match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (Q,) each, sorted by row: example row, entity, type + kind * types
     example_ids: torch.Tensor  # (n,) index of each real example in its EncodedDialogs
     said_types: torch.Tensor  # (D, E, T) 1 where an entity of type t was said before the example's reply
+    local_match: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None = None  # training: Featurizer.local_entities
 
 
 class Featurizer:
     """Vocabulary, entity table and candidate replies: everything that turns text into ids."""
 
-    def __init__(self, vocab: Vocabulary, entities: EntityTable, candidates: Sequence[str], context: bool = False):
+    def __init__(
+        self, vocab: Vocabulary, entities: EntityTable, candidates: Sequence[str], context: bool = False,
+        kinds: int = MATCH_KINDS,
+    ):
         self.vocab = vocab
         self.entities = entities
-        self.context = context  # the latest and focus match kinds too (see MatchContext)
+        self.context = context  # the latest, focus and next match kinds too (see MatchContext)
+        self.kinds = kinds if context else 1  # match kinds (MemN2NConfig.match_kinds)
         self.candidates = list(candidates)
         self.candidate_index = {c: i for i, c in enumerate(self.candidates)}
         cand_tokens = [tokenize(c) for c in self.candidates]
@@ -241,8 +276,8 @@ class Featurizer:
         self.cand_ent = sparse_counts(index, (len(self.candidates), max(len(entities), 1)))
         self.ent_type = entities.type_ids()
         # match code (entity + kind * entities) -> its entity, and its match word (type + kind * types)
-        self.code_entity = torch.arange(len(entities)).repeat(MATCH_KINDS)
-        self.code_type = torch.cat([self.ent_type + k * len(entities.types) for k in range(MATCH_KINDS)])
+        self.code_entity = torch.arange(len(entities)).repeat(self.kinds)
+        self.code_type = torch.cat([self.ent_type + k * len(entities.types) for k in range(self.kinds)])
 
     @classmethod
     def from_training(
@@ -254,7 +289,7 @@ class Featurizer:
         lacks (without a file, every bot reply of the training dialogues)."""
         replies = dict.fromkeys(candidates or [])
         replies.update(dict.fromkeys(t.text for d in train for t in d.turns if t.speaker == BOT))
-        entities = EntityTable.from_facts([*facts, *facts_in_dialogs(train)])
+        entities = EntityTable.from_facts([*facts, *facts_in_dialogs(train)], names=context)
         vocab = Vocabulary.from_dialogs(train)
         if context:
             vocab = Vocabulary(vocab.words[1:] + [type_word(t) for t in entities.types])
@@ -285,7 +320,7 @@ class Featurizer:
         ex_dialog, ex_qpos, ex_gold, ex_ent, ex_ent_start, ex_first = [], [], [], [], [0], [0]
         memo: dict[str, tuple[list[int], list[int], int]] = {}  # dialogues repeat most utterances
         for j, d in enumerate(dialogs):
-            context = MatchContext(self.entities, self.context)
+            context = MatchContext(self.entities, self.context, self.kinds)
             for k, turn in enumerate(d.turns):
                 ids = memo.get(turn.text)
                 if ids is None:
@@ -296,7 +331,7 @@ class Featurizer:
                     ex_gold.append(self.candidate_index.get(turn.text, -1))
                     ex_ent.extend(context.codes())
                     ex_ent_start.append(len(ex_ent))
-                context.add(ids[1], ids[2])
+                context.add(ids[1], ids[2], turn.speaker)
                 slot_words.append(ids[0])
                 slot_speaker.append(SPEAKER_INDEX[turn.speaker])
             start.append(len(slot_words))
@@ -313,10 +348,11 @@ class Featurizer:
             ex_first=torch.tensor(ex_first, dtype=torch.long),
         )
 
-    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, bow: bool = False) -> Batch:
+    def batch(self, enc: EncodedDialogs, dialog_ids: torch.Tensor, training: bool = False) -> Batch:
         """Gather dialogues ``dialog_ids`` of ``enc`` into padded batch tensors.
 
-        ``bow`` adds the slots as sparse bag-of-words matrices, which make training faster."""
+        ``training`` adds what makes a batch built once and trained on every epoch faster: the
+        slots as sparse bag-of-words matrices and the batch's own match entities."""
         starts, ends = enc.start[dialog_ids], enc.start[dialog_ids + 1]
         lengths = ends - starts
         D, K = len(dialog_ids), int(lengths.max())
@@ -345,7 +381,7 @@ class Featurizer:
         slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
             slot_words=slot_words,
-            slot_bow=bag_of_words(slot_words, len(self.vocab)) if bow else None,
+            slot_bow=bag_of_words(slot_words, len(self.vocab)) if training else None,
             slot_speaker=enc.slot_speaker[rows],
             slot_mask=slot_mask,
             qpos=qpos,
@@ -354,7 +390,16 @@ class Featurizer:
             match_codes=(row, ent, code_type),
             example_ids=ex_ids,
             said_types=said_types.view(D, E, types),
+            local_match=self.local_entities(ent) if training else None,
         )
+
+    def local_entities(self, ent: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``ent`` renumbered among the entities it holds, and the candidates naming each of those
+        (sparse (C, U) and transpose): a batch's few hundred entities instead of thousands."""
+        held, local = torch.unique(ent, return_inverse=True)
+        crow, cand = self.cand_ent[1].crow_indices(), self.cand_ent[1].col_indices()  # entity -> candidates
+        owner, at = expand_csr(crow, held)
+        return local, sparse_counts(torch.stack([cand[at], owner]), (len(self.candidates), max(len(held), 1)))
 
 
 def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,10 +11,11 @@ Hops use the paper's R matrix rather than adjacent weight tying. The speaker and
 Appendix A are words in the paper's bag; an embedding row per speaker and per "slots ago" is the
 same thing. ``match_t(y)`` counts the candidate's entities of type t that were said in the dialogue
 (§4.4's match-type features; the paper's flag becomes a count, identical when a candidate names one
-entity per type, as every dialog bAbI candidate does). With ``context`` two more kinds of
-match word per type go beyond the paper: the entity is the latest of its type said, or an
-identifying attribute of the knowledge-base subject named last (see ``featurize.MatchContext``);
-the query gets a learned vector S_t per entity type said so far, a slot-filling state.
+entity per type, as every dialog bAbI candidate does). With ``context`` three more kinds of
+match word per type go beyond the paper: the entity is the latest of its type said, an
+identifying attribute of the knowledge-base subject named last, or the best-rated subject of the
+results the bot has not proposed yet (see ``featurize.MatchContext``); the query gets a learned
+vector S_t per entity type said so far, a slot-filling state.
 
 Rather than copying every example's memory, a batch holds whole dialogues: each slot is embedded
 once and every reply of the dialogue attends over the slots before its query, like causal
@@ -40,7 +41,8 @@ class MemN2NConfig:
     hops: int = 3  # memory hops H
     memory: int = 100  # memory window: the most recent slots the query attends over
     match: bool = True  # add the match-type features of §4.4 to the candidates
-    context: bool = False  # ours: entity-type words, latest/focus match kinds, said types (featurize.MatchContext)
+    context: bool = False  # ours: entity-type words, latest/focus/next match kinds, said types (featurize.MatchContext)
+    match_kinds: int = MATCH_KINDS  # match kinds with context; bundles made before the "next" kind have 3
     dropout: float = 0.0  # dropout on the utterance embeddings (memory and query) while training
 
     def to_dict(self) -> dict:
@@ -63,7 +65,7 @@ class MemN2N(nn.Module):
         self.time = nn.Embedding(config.memory, d)  # "k slots ago" feature, in A's space
         self.R = nn.Linear(d, d, bias=False)
         self.W = nn.Embedding(config.vocab_size, d, padding_idx=0)  # candidate words
-        kinds = MATCH_KINDS if config.context else 1
+        kinds = config.match_kinds if config.context else 1
         self.M = nn.Parameter(torch.empty(max(config.num_entity_types, 1) * kinds, d))  # a match word per kind and type
         # "an entity of type t was said": added to the query, a slot-filling state (context only)
         self.said = nn.Parameter(torch.empty(max(config.num_entity_types, 1), d)) if config.context else None
@@ -177,11 +179,15 @@ class MemN2N(nn.Module):
         so that the (C, n) score matrix never exists whole: training's hottest path.
         """
         q, _ = self.encode(batch)
+        row, ent, code_type = batch.match_codes
+        cand_ent = self.cand_ent
+        if batch.local_match is not None:  # the same matches among the batch's entities alone
+            ent, cand_ent = batch.local_match
         if self.config.match:
-            per_type, codes = q @ self.M.T, batch.match_codes
+            per_type, codes = q @ self.M.T, (row, ent, code_type)
         else:
-            per_type, codes = q.new_zeros(len(q), 1), tuple(c[:0] for c in batch.match_codes)
-        return _ChunkedCandidateLoss.apply(q, self.candidate_embeddings(), per_type, batch.gold, codes, self.cand_ent)
+            per_type, codes = q.new_zeros(len(q), 1), (row[:0], ent[:0], code_type[:0])
+        return _ChunkedCandidateLoss.apply(q, self.candidate_embeddings(), per_type, batch.gold, codes, cand_ent)
 
 
 def _per_entity(per_type: torch.Tensor, match_codes, entities: int) -> torch.Tensor:

@@ -84,10 +84,10 @@ class Ranker:
         query = turns[q_at]
         m = self.model
         f = self.featurizer
-        context = MatchContext(f.entities, f.context)
+        context = MatchContext(f.entities, f.context, f.kinds)
         for t in (*memory, query):
             _, ents, subject = self._encode(t.text)
-            context.add(ents, subject)
+            context.add(ents, subject, t.speaker)
         M = len(memory)
         q = self._encode(query.text)[0]  # (d,)
         if m.config.context and context.seen:

@@ -98,7 +98,7 @@ def bucketed_batches(
     lengths = enc.start[1:] - enc.start[:-1]
     jitter = torch.rand(enc.num_dialogs, generator=generator)  # random order among equal lengths
     order = torch.argsort(lengths.float() + jitter)
-    return [featurizer.batch(enc, order[i : i + size], bow=True) for i in range(0, len(order), size)]
+    return [featurizer.batch(enc, order[i : i + size], training=True) for i in range(0, len(order), size)]
 
 
 @dataclass

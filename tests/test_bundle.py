@@ -41,6 +41,22 @@ def test_round_trip_gives_the_same_scores(saved):
     assert not list(path.parent.glob(".b.*"))  # no temporary folder left behind
 
 
+def test_bundles_before_the_next_match_kind_still_load(tiny, tmp_path):
+    dialogs = read_dialogs(tiny / "tiny-trn.txt")
+    feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=True)
+    feat = Featurizer(feat.vocab, feat.entities, feat.candidates, context=True, kinds=3)
+    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=True, match_kinds=3))
+    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    path = save_bundle(tmp_path / "old", model.eval(), feat, {})
+    meta = json.loads((path / "metadata.json").read_text())
+    del meta["config"]["match_kinds"]  # as bundles made before the field have it
+    (path / "metadata.json").write_text(json.dumps(meta))
+    bundle = load_bundle(path)
+    assert bundle.model.config.match_kinds == 3 and bundle.featurizer.kinds == 3
+    enc = feat.encode(dialogs)
+    assert torch.equal(predict(bundle.model, bundle.featurizer, enc), predict(model, feat, enc))
+
+
 def test_tar_gz_round_trip(saved, tmp_path):
     path, model, feat, dialogs = saved
     archive = pack_bundle(path, tmp_path / "b.tar.gz")

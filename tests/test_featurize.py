@@ -1,7 +1,7 @@
 import torch
 
 from memchat.dialogs import Dialog, KBFact, Turn
-from memchat.featurize import SPEAKERS, EntityTable, Featurizer, tokenize
+from memchat.featurize import NAME_TYPE, SPEAKERS, EntityTable, Featurizer, tokenize
 
 
 def dialog(*turns):
@@ -140,3 +140,43 @@ def test_context_type_words_and_said_types():
     # "seoul" is in no knowledge base here: neither a word nor a location
     assert said[2, types.index("R_location")] == 0
     assert "<R_cuisine>" not in Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS).vocab.ids
+
+
+RATED_FACTS = CONTEXT_FACTS + [KBFact("resto_a", "R_rating", "3"), KBFact("resto_b", "R_rating", "8")]
+
+
+def test_context_next_is_the_best_rated_result_the_bot_has_not_named():
+    d = dialog(("user", "<SILENCE>"), ("bot", "api_call italian paris"),
+               ("kb", "resto_a R_rating 3"), ("kb", "resto_c R_rating 6"), ("kb", "resto_b R_rating 8"),
+               ("user", "<SILENCE>"), ("bot", "what do you think of resto_b"),
+               ("user", "something else"), ("bot", "what do you think of resto_c"),
+               ("user", "something else"), ("bot", "what do you think of resto_a"),
+               ("user", "something else"), ("bot", "where should it be"))
+    cands = CONTEXT_CANDS + ["what do you think of resto_c"]
+    # resto_c is in no knowledge base: its rating comes from the dialogue's result line
+    feat = Featurizer.from_training([d], cands, RATED_FACTS + [KBFact("resto_c", "R_location", "rome")], context=True)
+    assert feat.entities.types[feat.entities.name_type] == NAME_TYPE
+    assert feat.entities.types[feat.entities.rank_type] == "R_rating"
+    found, _ = context_matches(feat, d)
+    name = feat.entities.types.index(NAME_TYPE)
+
+    def proposed_next(example):
+        return {c for c, kind, t in found.get(example, ()) if kind == 3 and t == NAME_TYPE}
+
+    assert proposed_next(0) == set()  # no results yet
+    assert proposed_next(1) == {"what do you think of resto_b"}  # the best rated first
+    assert proposed_next(2) == {"what do you think of resto_c"}  # resto_b was named: the next best
+    assert proposed_next(3) == {"what do you think of resto_a"}
+    assert proposed_next(4) == set()  # all named
+    assert name >= 0
+    # without context, restaurant names are no entities and only the paper's kind exists
+    plain = Featurizer.from_training([d], cands, RATED_FACTS)
+    assert NAME_TYPE not in plain.entities.types and plain.kinds == 1
+
+
+def test_next_keeps_the_first_listed_of_equal_ratings():
+    d = dialog(("user", "<SILENCE>"), ("kb", "resto_b R_rating 8"), ("kb", "resto_a R_rating 8"),
+               ("user", "<SILENCE>"), ("bot", "what do you think of resto_a"))
+    feat = Featurizer.from_training([d], CONTEXT_CANDS, RATED_FACTS, context=True)
+    found, _ = context_matches(feat, d)
+    assert {c for c, kind, _ in found[0] if kind == 3} == {"what do you think of resto_b"}

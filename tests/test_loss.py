@@ -7,8 +7,9 @@ from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["all-entities", "batch-entities"])
 @pytest.mark.parametrize("context", [False, True])
-def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context):
+def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context, training):
     dialogs = read_dialogs(tiny / "tiny-trn.txt") * 20  # more rows than one chunk
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=context)
     torch.manual_seed(0)
@@ -16,8 +17,10 @@ def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context):
     model.set_candidates(feat.cand_bow, feat.cand_ent)
     enc = feat.encode(dialogs)
     enc.ex_gold[3] = -1  # a gold reply that is no candidate is left out of the loss
-    batch = feat.batch(enc, torch.arange(len(dialogs)))
+    batch = feat.batch(enc, torch.arange(len(dialogs)), training=training)
     assert len(batch.match_codes[0]) > 0 and len(batch.gold) > 40
+    if training:  # the loss reads the matches among the batch's own entities
+        assert batch.local_match[1][0].shape[1] < len(feat.entities)
 
     scores, _ = model(batch)
     plain = F.cross_entropy(scores, batch.gold, ignore_index=-1)
