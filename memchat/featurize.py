@@ -85,6 +85,7 @@ class EntityTable:
         self.rank_type = numeric[0] if numeric and len(self.entities) else -1
         self.number = [int(w) if k == self.rank_type else 0 for w, k in self.entities.items()]
         self.name_type = self.types.index(NAME_TYPE) if NAME_TYPE in self.types else -1
+        self.subject_name = [self.ids.get(s, -1) for s in self.subjects]  # subject id -> its name's entity id
 
     @classmethod
     def from_facts(cls, facts: Iterable[KBFact], names: bool = False) -> EntityTable:
@@ -160,8 +161,8 @@ class MatchContext:
         self.seen: dict[int, None] = {}  # entity ids in order of first mention
         self.latest: dict[int, int] = {}  # type -> entity id said last
         self.focus = -1  # subject id named last
-        self.rank: dict[int, int] = {}  # subject entity -> its rank value, as result lines gave them
-        self.named: set[int] = set()  # subject entities the bot has named
+        self.rank: dict[int, int] = {}  # subject id -> its rank value, as result lines gave them
+        self.named: set[int] = set()  # subject ids the bot has named
 
     def add(self, entity_ids: Sequence[int], subject: int, speaker: str = BOT) -> None:
         """One more utterance: its entities (in order), the last subject it names (or -1) and
@@ -172,13 +173,12 @@ class MatchContext:
             self.latest[type_of[e]] = e
         if subject >= 0:
             self.focus = subject
-        names = [e for e in entity_ids if type_of[e] == self.table.name_type]
-        if speaker == KB and len(names) == 1:
-            for e in entity_ids:
-                if type_of[e] == self.table.rank_type:
-                    self.rank[names[0]] = self.table.number[e]
-        elif speaker == BOT:
-            self.named.update(names)
+            if speaker == KB:  # a result line: "resto_x R_rating 7"
+                for e in entity_ids:
+                    if type_of[e] == self.table.rank_type:
+                        self.rank[subject] = self.table.number[e]
+            elif speaker == BOT:
+                self.named.add(subject)
 
     def codes(self) -> list[int]:
         codes = list(self.seen)
@@ -189,9 +189,9 @@ class MatchContext:
                 codes += [e + 2 * n for e in self.table.subject_entities[self.focus]]
             if self.kinds > 3:
                 # max keeps the first of equals: the result line listed first
-                left = [e for e in self.rank if e not in self.named]
-                if left:
-                    codes.append(max(left, key=self.rank.__getitem__) + 3 * n)
+                left = [s for s in self.rank if s not in self.named]
+                if left and (e := self.table.subject_name[max(left, key=self.rank.__getitem__)]) >= 0:
+                    codes.append(e + 3 * n)
         return codes
 
 

@@ -99,10 +99,10 @@ class Ranker:
         else:
             mem = q.new_zeros(0, len(q))
         attention = []
-        R = m.R.weight
+        mem_out = mem @ m.R.weight.T  # (M, d): R (p @ mem) = p @ (mem R^T), one product for all hops
         for _ in range(m.config.hops):
             p = torch.softmax(mem @ q, 0) if M else mem.new_zeros(0)  # (M,)
-            q = q + R @ (p @ mem)
+            q = torch.addmv(q, mem_out.T, p)
             attention.append(p)
         # MemN2N.score for one example, with matrix-vector products: faster than its (n, d) ones here
         scores = m.candidate_embeddings() @ q  # (C,)
@@ -111,5 +111,5 @@ class Ranker:
             ent, code_type = f.split_codes(torch.tensor(codes, dtype=torch.long))
             per_entity = scores.new_zeros(f.cand_ent[0].shape[1])  # each matched entity's match score
             per_entity.index_add_(0, ent, (m.M @ q)[code_type])
-            scores = scores + f.cand_ent[0] @ per_entity
+            scores = torch.addmv(scores, f.cand_ent[0], per_entity)
         return Ranking(scores, attention, memory, query, self.featurizer.candidates)
