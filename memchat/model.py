@@ -162,14 +162,9 @@ class MemN2N(nn.Module):
              block: int = 256) -> torch.Tensor:
         """The top-ranked candidate (n,) for final states ``q`` (n, d), ``block`` examples at a
         time: each (C, block) block of scores is reduced while it is still in cache."""
-        row, ent, code_type = match_codes
-        starts = list(range(0, len(q), block))
-        bounds = torch.searchsorted(row, torch.tensor([*starts, len(q)])).tolist()  # rows are sorted
         out = torch.empty(len(q), dtype=torch.long)
-        for k, s in enumerate(starts):
-            lo, hi = bounds[k], bounds[k + 1]
-            codes = (row[lo:hi] - s, ent[lo:hi], code_type[lo:hi])
-            out[s : s + block] = argmax_rows(self.score(q[s : s + block], codes))
+        for s, e, codes in _row_blocks(len(q), block, match_codes):
+            out[s:e] = argmax_rows(self.score(q[s:e], codes))
         return out
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -188,6 +183,17 @@ class MemN2N(nn.Module):
         else:
             per_type, codes = q.new_zeros(len(q), 1), (row[:0], ent[:0], code_type[:0])
         return _ChunkedCandidateLoss.apply(q, self.candidate_embeddings(), per_type, batch.gold, codes, cand_ent)
+
+
+def _row_blocks(n: int, size: int, match_codes):
+    """Blocks of ``size`` example rows: (first row, end row, the block's match codes with rows
+    counted from its first). The codes' rows must be sorted, as ``Batch.match_codes`` are."""
+    row, ent, code_type = match_codes
+    starts = list(range(0, n, size))
+    bounds = torch.searchsorted(row, torch.tensor([*starts, n])).tolist()
+    for k, s in enumerate(starts):
+        lo, hi = bounds[k], bounds[k + 1]
+        yield s, min(s + size, n), (row[lo:hi] - s, ent[lo:hi], code_type[lo:hi])
 
 
 def _per_entity(per_type: torch.Tensor, match_codes, entities: int) -> torch.Tensor:
@@ -245,16 +251,11 @@ class _ChunkedCandidateLoss(torch.autograd.Function):
         ce, ce_t = cand_ent  # (C, entities) and (entities, C), sparse
         count = max(int((gold >= 0).sum()), 1)
         grad_q, grad_cands, grad_pt = torch.empty_like(q), torch.zeros_like(cands), torch.zeros_like(per_type)
-        row, ent, code_type = match_codes
-        starts = list(range(0, n, _ChunkedCandidateLoss.CHUNK))
-        bounds = torch.searchsorted(row, torch.tensor([*starts, n])).tolist()  # rows are sorted
         total = q.new_zeros(())
-        for k, s in enumerate(starts):
-            e = min(s + _ChunkedCandidateLoss.CHUNK, n)
-            lo, hi = bounds[k], bounds[k + 1]
-            codes = (row[lo:hi] - s, ent[lo:hi], code_type[lo:hi])
+        for s, e, codes in _row_blocks(n, _ChunkedCandidateLoss.CHUNK, match_codes):
             scores = cands @ q[s:e].T  # (C, c)
-            if hi > lo:
+            matched = len(codes[0]) > 0
+            if matched:
                 scores.addmm_(ce, _per_entity(per_type[s:e], codes, ce.shape[1]))
             g = gold[s:e]
             known = g >= 0
@@ -268,7 +269,7 @@ class _ChunkedCandidateLoss(torch.autograd.Function):
             scores[g[known], cols] -= 1.0 / count  # now d loss / d scores
             grad_q[s:e] = scores.T @ cands
             grad_cands.addmm_(scores, q[s:e])
-            if hi > lo:
+            if matched:
                 r, en, ct = codes
                 # (entities, c); into zeros in place: CSR @ dense measured 10x slower here
                 grad_entity = scores.new_zeros(ce_t.shape[0], e - s).addmm_(ce_t, scores)
