@@ -48,6 +48,10 @@ class Ranker:
         self.featurizer = featurizer
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
         self._slot = lru_cache(maxsize=65536)(self._slot_vector)
+        self._said = lru_cache(maxsize=4096)(self._said_vector)
+        # match code -> its entity and its match word, as lists: a few codes index faster in Python
+        self._code_entity = featurizer.code_entity.tolist()
+        self._code_type = featurizer.code_type.tolist()
         with torch.inference_mode():  # row i: the time feature of the slot said i + 1 slots before the last
             self._time_back = model.time.weight.flip(0)
 
@@ -68,6 +72,11 @@ class Ranker:
         """A memory slot without its time feature: A Φ(text) + S[speaker] (d,), cached likewise."""
         with torch.inference_mode():
             return self._encode(text)[0] + self.model.speaker.weight[SPEAKER_INDEX[speaker]]
+
+    def _said_vector(self, types: frozenset[int]) -> torch.Tensor:
+        """Σ_t S_t over the entity types said so far (d,), cached per set of types."""
+        with torch.inference_mode():
+            return self.model.said[sorted(types)].sum(0)
 
     @torch.inference_mode()
     def rank(self, turns: Sequence[Turn]) -> Ranking:
@@ -91,8 +100,7 @@ class Ranker:
         M = len(memory)
         q = self._encode(query.text)[0]  # (d,)
         if m.config.context and context.seen:
-            said = sorted({f.entities.type_of[e] for e in context.seen})
-            q = q + m.said[said].sum(0)
+            q = q + self._said(frozenset(f.entities.type_of[e] for e in context.seen))
         # slot i of M was said M - 1 - i slots before the query: the time feature's row
         if M:
             mem = torch.stack([self._slot(t.text, t.speaker) for t in memory]) + self._time_back[-M:]  # (M, d)
@@ -108,7 +116,8 @@ class Ranker:
         scores = m.candidate_embeddings() @ q  # (C,)
         codes = context.codes() if m.config.match else []
         if codes:
-            ent, code_type = f.split_codes(torch.tensor(codes, dtype=torch.long))
+            ent = torch.tensor([self._code_entity[c] for c in codes], dtype=torch.long)
+            code_type = torch.tensor([self._code_type[c] for c in codes], dtype=torch.long)
             per_entity = scores.new_zeros(f.cand_ent[0].shape[1])  # each matched entity's match score
             per_entity.index_add_(0, ent, (m.M @ q)[code_type])
             scores = torch.addmv(scores, f.cand_ent[0], per_entity)
