@@ -19,6 +19,7 @@ from pathlib import Path
 
 from memchat.dialogs import BOT, KB, USER, read_candidates, read_dialogs, read_kb
 from memchat.featurize import tokenize
+from memchat.kbquery import by_restaurant
 from memchat.taskfiles import find_task_files
 
 
@@ -33,9 +34,7 @@ def main() -> None:
     files = find_task_files(args.folder, args.task)
     facts = [f for p in files.kb for f in read_kb(p)]
     candidates = set(read_candidates(files.candidates))
-    restaurants: dict[str, dict[str, str]] = defaultdict(dict)
-    for f in facts:
-        restaurants[f.subject][f.relation] = f.value
+    restaurants = by_restaurant((f.subject, f.relation, f.value) for f in facts)
     cuisines = {r["R_cuisine"] for r in restaurants.values()}
     cities = {r["R_location"] for r in restaurants.values()}
     seen = {w for p in files.train + files.dev for d in read_dialogs(p) for t in d.turns for w in tokenize(t.text)}

@@ -75,7 +75,8 @@ def plugins() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed repeats a run.")
 @click.option("--no-match", is_flag=True, help="Leave out the match-type features (paper §4.4).")
 @click.option("--paper", is_flag=True,
-              help="Only the paper's features: no entity-type words, said types, latest or focus matches.")
+              help="Only the paper's features: no entity-type words, said types, restaurant names as entities, "
+                   "latest, focus or next matches.")
 def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, no_match: bool, paper: bool,
           **given) -> None:
     """Train a model on the dialogues in PATH (a folder or a -trn.txt file) and write a bundle.

@@ -81,8 +81,8 @@ class EntityTable:
         self.subject_ids = {s: i for i, s in enumerate(self.subjects)}  # subject word -> subject id
         self.subject_entities = [[self.ids[w] for w in words] for words in self.subjects.values()]
         # the type that ranks subjects (every value a whole number: R_rating), and each entity's number
-        numeric = [t for t in range(len(self.types)) if all(w.isdigit() for w, k in self.entities.items() if k == t)]
-        self.rank_type = numeric[0] if numeric and len(self.entities) else -1
+        worded = {k for w, k in self.entities.items() if not w.isdigit()}
+        self.rank_type = next((t for t in range(len(self.types)) if t not in worded), -1)
         self.number = [int(w) if k == self.rank_type else 0 for w, k in self.entities.items()]
         self.name_type = self.types.index(NAME_TYPE) if NAME_TYPE in self.types else -1
         self.subject_name = [self.ids.get(s, -1) for s in self.subjects]  # subject id -> its name's entity id

@@ -31,6 +31,14 @@ def parse_call(action: str) -> list[tuple[str, str]] | None:
     return [(rel, value) for rel, value in zip(CALL_FIELDS[len(args)], args) if value != rel]
 
 
+def by_restaurant(facts: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    """(restaurant, relation, value) facts as restaurant -> relation -> value, in file order."""
+    restaurants: dict[str, dict[str, str]] = {}
+    for subject, relation, value in facts:
+        restaurants.setdefault(subject, {})[relation] = value
+    return restaurants
+
+
 def result_lines(restaurants: Mapping[str, Mapping[str, str]], arity: int) -> list[str]:
     """Result lines for the matching restaurants (name -> relation -> value), in the dataset's form."""
     order = RESULT_ORDER[arity]
@@ -53,8 +61,6 @@ def run_call(facts: Iterable[KBFact], action: str) -> list[str] | None:
     wanted = parse_call(action)
     if wanted is None:
         return None
-    restaurants: dict[str, dict[str, str]] = {}
-    for f in facts:
-        restaurants.setdefault(f.subject, {})[f.relation] = f.value
+    restaurants = by_restaurant((f.subject, f.relation, f.value) for f in facts)
     matching = {n: r for n, r in restaurants.items() if all(r.get(rel) == v for rel, v in wanted)}
     return result_lines(matching, len(action.split()) - 1)

@@ -66,8 +66,8 @@ def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "r
                 pending.clear()
                 # the recorded user cut in after the api call when no results follow it
                 results_follow = k + 2 < len(turns) and turns[k + 2].speaker == KB
-                run = not cut_in or results_follow or not (gold or "").startswith("api_call")
-                replies = manager.respond(cid, turn.text, run_actions=run)
+                run_actions = not cut_in or results_follow or not (gold or "").startswith("api_call")
+                replies = manager.respond(cid, turn.text, run_actions=run_actions)
                 said = replies[0].text
                 pending.extend(r.text for r in replies[1:])
             after_action = gold is not None and gold.startswith("api_call")  # its results follow in the file

@@ -23,7 +23,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert,
 
 from memchat.dialogs import read_kb
 from memchat.hookspecs import hookimpl
-from memchat.kbquery import parse_call, result_lines
+from memchat.kbquery import by_restaurant, parse_call, result_lines
 
 metadata = MetaData()
 kb_facts = Table(
@@ -64,7 +64,7 @@ def query(store, action: str) -> list[str] | None:
     if wanted is None:
         return None
     ensure_table(store)
-    rows_query = select(kb_facts).order_by(kb_facts.c.id)
+    rows_query = select(kb_facts.c.restaurant, kb_facts.c.relation, kb_facts.c.value).order_by(kb_facts.c.id)
     if wanted:
         matching = [
             select(kb_facts.c.restaurant).where(kb_facts.c.relation == rel, kb_facts.c.value == value)
@@ -74,10 +74,7 @@ def query(store, action: str) -> list[str] | None:
             kb_facts.c.restaurant.in_(intersect(*matching) if len(matching) > 1 else matching[0]))
     with store.reader() as conn:
         rows = conn.execute(rows_query).all()
-    restaurants: dict[str, dict[str, str]] = {}
-    for r in rows:
-        restaurants.setdefault(r.restaurant, {})[r.relation] = r.value
-    return result_lines(restaurants, len(action.split()) - 1)
+    return result_lines(by_restaurant(rows), len(action.split()) - 1)
 
 
 @hookimpl
@@ -92,13 +89,15 @@ def execute_action(store, conversation_id, action):
 
 @hookimpl
 def register_commands(cli):
+    from memchat.cli import DB_HELP
+
     @cli.group()
     def kb():
         """The knowledge base that api_call replies run against."""
 
     @kb.command(name="load")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--db", help="Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]")
+    @click.option("--db", help=DB_HELP)
     def load_command(file: Path, db: str | None):
         """Load a dialog bAbI knowledge-base FILE into the store's database (replacing the old one)."""
         from memchat.store import Store, resolve_url
@@ -108,7 +107,7 @@ def register_commands(cli):
 
     @kb.command(name="query")
     @click.argument("action")
-    @click.option("--db", help="Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]")
+    @click.option("--db", help=DB_HELP)
     def query_command(action: str, db: str | None):
         """Run an api call, e.g. 'api_call italian paris six cheap', and print its result lines."""
         from memchat.store import Store, resolve_url
