@@ -26,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 
-from memchat.dialogs import USER, read_dialogs
+from memchat.babi import USER, read_dialogs
 from memchat.store import Store
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
@@ -87,8 +87,7 @@ async def run(url: str, dialogs: list[list[str]], prefix: str, concurrency: int,
                         start, due = due, due + period
                     else:
                         start = time.perf_counter()
-                    async with session.post(url + "/webhooks/rest/webhook",
-                                            json={"sender": cid, "message": text}) as r:
+                    async with session.post(url + "/webhooks/rest/webhook", json={"sender": cid, "message": text}) as r:
                         body = await r.json()
                     latencies.append(time.perf_counter() - start)
                     if r.status != 200 or not body:
@@ -126,42 +125,70 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--turns", type=int, default=3000, help="user turns per run")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--rate", type=float, default=None,
-                    help="offered load in turns/s over all conversations  [default: as fast as replies come]")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offered load in turns/s over all conversations  [default: as fast as replies come]",
+    )
     args = ap.parse_args()
 
     dev = args.data / "dialog-babi-task5-full-dialogs-dev.txt"
     if not dev.is_file():
         sys.exit(f"{dev}: not found (pass --data)")
-    dialogs = [["" if t.text == "<SILENCE>" else t.text for t in d.turns if t.speaker == USER]
-               for d in read_dialogs(dev)]
+    dialogs = [
+        ["" if t.text == "<SILENCE>" else t.text for t in d.turns if t.speaker == USER] for d in read_dialogs(dev)
+    ]
 
     with tempfile.TemporaryDirectory(prefix="memchat-http-") as tmp:
         db, port = Path(tmp) / "load.db", free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(
-            [sys.executable, "-m", "memchat", "serve", "--model", str(args.model), "--db", str(db),
-             "--kb", str(args.data / "dialog-babi-kb-all.txt"), "--port", str(port),
-             "--workers", str(args.workers), "--log-level", "warning"],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [
+                sys.executable,
+                "-m",
+                "memchat",
+                "serve",
+                "--model",
+                str(args.model),
+                "--db",
+                str(db),
+                "--kb",
+                str(args.data / "dialog-babi-kb-all.txt"),
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             asyncio.run(wait_ready(url, server))
-            print(f"memchat serve: {args.workers} worker(s); {args.concurrency} concurrent conversations, "
-                  f"{args.turns} turns per run, offered load "
-                  + (f"{args.rate:g} turns/s" if args.rate else "unbounded (each sends on its reply)"))
+            print(
+                f"memchat serve: {args.workers} worker(s); {args.concurrency} concurrent conversations, "
+                f"{args.turns} turns per run, offered load "
+                + (f"{args.rate:g} turns/s" if args.rate else "unbounded (each sends on its reply)")
+            )
             rates, p50s, p99s = [], [], []
             for n in range(args.runs):
-                latencies, seconds, sent = asyncio.run(run(url, dialogs, f"run{n}", args.concurrency, args.turns,
-                                                           args.rate))
+                latencies, seconds, sent = asyncio.run(
+                    run(url, dialogs, f"run{n}", args.concurrency, args.turns, args.rate)
+                )
                 problem = check_stored(db, sent)
                 rates.append(len(latencies) / seconds)
                 p50s.append(statistics.median(latencies) * 1000)
                 p99s.append(pct(latencies, 0.99) * 1000)
-                print(f"run {n + 1}: {rates[-1]:.0f} turns/s, p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, "
-                      f"max {max(latencies) * 1000:.1f} ms; {len(sent)} conversations; stored exactly once: "
-                      + ("yes" if problem is None else f"NO ({problem})"))
-            print(f"median of {args.runs} runs: {statistics.median(rates):.0f} turns/s, "
-                  f"p50 {statistics.median(p50s):.1f} ms, p99 {statistics.median(p99s):.1f} ms")
+                print(
+                    f"run {n + 1}: {rates[-1]:.0f} turns/s, p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, "
+                    f"max {max(latencies) * 1000:.1f} ms; {len(sent)} conversations; stored exactly once: "
+                    + ("yes" if problem is None else f"NO ({problem})")
+                )
+            print(
+                f"median of {args.runs} runs: {statistics.median(rates):.0f} turns/s, "
+                f"p50 {statistics.median(p50s):.1f} ms, p99 {statistics.median(p99s):.1f} ms"
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -17,8 +17,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from memchat.dialogs import BOT, KB, USER, read_candidates, read_dialogs, read_kb
-from memchat.featurize import tokenize
+from memchat.babi import BOT, KB, USER, read_candidates, read_dialogs, read_kb
+from memchat.entities import tokenize
 from memchat.kbquery import by_restaurant
 from memchat.taskfiles import find_task_files
 
@@ -88,8 +88,10 @@ def main() -> None:
             dropped += 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out))
-    print(f"{args.out}: {kept} dialogues with unseen cuisines {', '.join(new_cuisines)} and cities "
-          f"{', '.join(new_cities)}; {dropped} left out (a rewritten reply was no candidate)")
+    print(
+        f"{args.out}: {kept} dialogues with unseen cuisines {', '.join(new_cuisines)} and cities "
+        f"{', '.join(new_cities)}; {dropped} left out (a rewritten reply was no candidate)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import dataclasses
 import statistics
 import tempfile
 import time
@@ -19,22 +18,16 @@ from pathlib import Path
 
 import torch
 
+from memchat.babi import BOT, read_dialogs
 from memchat.bundle import load_bundle, save_bundle
-from memchat.dialogs import BOT, read_candidates, read_dialogs, read_kb
 from memchat.evaluate import predict, score
-from memchat.model import MemN2N
 from memchat.ranker import Ranker
-from memchat.taskfiles import find_task_files
-from memchat.train import TASK_DEFAULTS, prepare, train
+from memchat.train import TrainingData
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
 
 
-def one_run(feat, cfg, tcfg, train_enc, dev_enc, seed):
-    tcfg = dataclasses.replace(tcfg, seed=seed)
-    torch.manual_seed(seed)
-    model = MemN2N(cfg)
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+def one_run(data: TrainingData, seed: int):
     start = time.perf_counter()
     reached = []
 
@@ -42,7 +35,7 @@ def one_run(feat, cfg, tcfg, train_enc, dev_enc, seed):
         if r.dev and r.dev.per_response >= 0.98 and not reached:
             reached.append(time.perf_counter() - start)
 
-    result = train(model, feat, train_enc, dev_enc, tcfg, on_epoch=on_epoch)
+    model, result = data.fit(seed, on_epoch=on_epoch)
     return model, result, (reached[0] if reached else None)
 
 
@@ -52,31 +45,34 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--paper", action="store_true", help="the paper's features only (memchat train --paper)")
     args = ap.parse_args()
-    files = find_task_files(args.data, 5)
-    train_d = [d for p in files.train for d in read_dialogs(p)]
-    dev_d = [d for p in files.dev for d in read_dialogs(p)]
-    settings = dict(TASK_DEFAULTS[5], **({"context": False} if args.paper else {}))
-    facts = [f for p in files.kb for f in read_kb(p)]
-    feat, cfg, tcfg = prepare(settings, train_d, read_candidates(files.candidates), facts)
-    train_enc, dev_enc = feat.encode(train_d), feat.encode(dev_d)
-    print(f"task 5: {train_enc.num_examples} training replies, {dev_enc.num_examples} dev replies, "
-          f"{len(feat.candidates)} candidates; torch threads {torch.get_num_threads()}")
+    data = TrainingData.read(args.data, 5, context=False if args.paper else None)
+    feat, train_enc, dev_enc = data.featurizer, data.train_enc, data.dev_enc
+    dev_d = [d for p in data.files.dev for d in read_dialogs(p)]
+    print(
+        f"task 5: {train_enc.num_examples} training replies, {dev_enc.num_examples} dev replies, "
+        f"{len(feat.candidates)} candidates; torch threads {torch.get_num_threads()}"
+    )
 
     epoch_times, to98, finals = [], [], []
     for seed in range(args.runs):
-        model, result, reached = one_run(feat, cfg, tcfg, train_enc, dev_enc, seed)
+        model, result, reached = one_run(data, seed)
         epoch_times += [r.seconds for r in result.epochs]
         to98.append(reached)
         finals.append(result.best_dev.per_response)
-        print(f"  run {seed}: {len(result.epochs)} epochs, best dev {result.best_dev.per_response:.4f} "
-              f"(epoch {result.best_epoch}), 98% dev after "
-              + (f"{reached:.1f} s" if reached else "never") + f", whole run {result.seconds:.1f} s")
+        print(
+            f"  run {seed}: {len(result.epochs)} epochs, best dev {result.best_dev.per_response:.4f} "
+            f"(epoch {result.best_epoch}), 98% dev after "
+            + (f"{reached:.1f} s" if reached else "never")
+            + f", whole run {result.seconds:.1f} s"
+        )
     epoch = statistics.median(epoch_times)
     print(f"seconds per epoch (median of {len(epoch_times)}): {epoch:.3f}")
     print(f"training examples/s: {train_enc.num_examples / epoch:.0f}")
     hit = [t for t in to98 if t is not None]
-    print(f"seconds to 98% dev per-response (median of {len(hit)}/{len(to98)} runs that reached it): "
-          + (f"{statistics.median(hit):.1f}" if hit else "-"))
+    print(
+        f"seconds to 98% dev per-response (median of {len(hit)}/{len(to98)} runs that reached it): "
+        + (f"{statistics.median(hit):.1f}" if hit else "-")
+    )
     print(f"best dev per-response (median of {len(finals)}): {statistics.median(finals):.4f}")
 
     # scoring: the whole dev set in batches
@@ -85,8 +81,10 @@ def main() -> None:
         t = time.perf_counter()
         pred = predict(model, feat, dev_enc)
         times.append(time.perf_counter() - t)
-    print(f"scoring in batches: {statistics.median(times) / dev_enc.num_examples * 1000:.4f} ms per response "
-          f"(dev per-response {score(pred, dev_enc).per_response:.4f})")
+    print(
+        f"scoring in batches: {statistics.median(times) / dev_enc.num_examples * 1000:.4f} ms per response "
+        f"(dev per-response {score(pred, dev_enc).per_response:.4f})"
+    )
 
     # scoring one response: a conversation so far, the user's last turn as the query, through the
     # live path (memchat.ranker), tokenizing included; one torch thread, as a server worker would,
@@ -108,8 +106,10 @@ def main() -> None:
             samples.append(time.perf_counter() - t)
     torch.set_num_threads(threads)
     samples.sort()
-    print(f"scoring one response (live path, {len(feat.candidates)} candidates, one thread): "
-          f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms")
+    print(
+        f"scoring one response (live path, {len(feat.candidates)} candidates, one thread): "
+        f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (max RSS): {peak:.0f} MiB")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from sqlalchemy import func, select
 
+from memchat.babi import USER, read_dialogs
 from memchat.bot import Bot
-from memchat.dialogs import USER, read_dialogs
 from memchat.store import Store, conversations_table, events_table
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
@@ -31,15 +31,26 @@ def fill(store: Store, n_events: int, per_conversation: int = 100) -> None:
     now = time.time()
     with store.engine.begin() as conn:
         convs = n_events // per_conversation
-        conn.execute(conversations_table.insert(), [
-            {"id": f"filler-{c}", "created_at": now, "updated_at": now, "last_seq": per_conversation}
-            for c in range(convs)
-        ])
+        conn.execute(
+            conversations_table.insert(),
+            [
+                {"id": f"filler-{c}", "created_at": now, "updated_at": now, "last_seq": per_conversation}
+                for c in range(convs)
+            ],
+        )
         chunk = []
         for c in range(convs):
             for s in range(1, per_conversation + 1):
-                chunk.append({"conversation_id": f"filler-{c}", "seq": s, "speaker": ("user", "bot")[s % 2],
-                              "text": f"filler utterance {s} of {c}", "timestamp": now, "data": None})
+                chunk.append(
+                    {
+                        "conversation_id": f"filler-{c}",
+                        "seq": s,
+                        "speaker": ("user", "bot")[s % 2],
+                        "text": f"filler utterance {s} of {c}",
+                        "timestamp": now,
+                        "data": None,
+                    }
+                )
             if len(chunk) >= 50_000:
                 conn.execute(events_table.insert(), chunk)
                 chunk = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memchat.dialogue import DialogueManager, Reply
 from memchat.errors import MemchatError
+from memchat.manager import DialogueManager, Reply
 from memchat.store import Event, Store, resolve_url
 
 DEFAULT_MODELS = Path("models")
@@ -33,8 +33,9 @@ class Bot:
         self.model_path = model_path
 
     @classmethod
-    def load(cls, model: str | Path | None = None, db: str | None = None, kb: str | Path | None = None,
-             plugin_manager=None) -> Bot:
+    def load(
+        cls, model: str | Path | None = None, db: str | None = None, kb: str | Path | None = None, plugin_manager=None
+    ) -> Bot:
         """``model``: a bundle (default: the newest under ./models); ``db``: a SQLAlchemy URL or a
         SQLite file (default: $MEMCHAT_DB or ./memchat.db); ``kb``: a knowledge-base file to load."""
         from memchat.bundle import load_bundle

@@ -15,7 +15,7 @@ import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -23,8 +23,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from memchat import __version__
+from memchat.entities import EntityTable
 from memchat.errors import MemchatError
-from memchat.featurize import EntityTable, Featurizer, Vocabulary
+from memchat.featurize import Featurizer, Vocabulary
 from memchat.model import MemN2N, MemN2NConfig
 
 FORMAT = "memchat-bundle"
@@ -41,17 +42,13 @@ class Bundle:
     path: Path
 
 
-def save_bundle(path: str | Path, model: MemN2N, featurizer: Featurizer, extra: dict) -> Path:
-    """Write a bundle folder at ``path`` (which must not exist yet); return its path."""
-    path = Path(path)
-    if path.exists():
-        raise MemchatError(f"{path}: already exists; choose another --out or remove it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {
+def bundle_metadata(model: MemN2N, featurizer: Featurizer, extra: dict) -> dict:
+    """What ``metadata.json`` holds: format, configs, vocabulary, entities, candidates, and ``extra``."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "memchat_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": model.config.to_dict(),
         "vocabulary": featurizer.vocab.words,
         "entity_types": featurizer.entities.types,
@@ -60,6 +57,19 @@ def save_bundle(path: str | Path, model: MemN2N, featurizer: Featurizer, extra: 
         "candidates": featurizer.candidates,
         **extra,
     }
+
+
+def save_bundle(
+    path: str | Path, model: MemN2N, featurizer: Featurizer, extra: dict | None = None, metadata: dict | None = None
+) -> Path:
+    """Write a bundle folder at ``path`` (which must not exist yet); return its path.
+    ``metadata``: as ``bundle_metadata`` made it, else made from ``extra``."""
+    path = Path(path)
+    if path.exists():
+        raise MemchatError(f"{path}: already exists; choose another --out or remove it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if metadata is None:
+        metadata = bundle_metadata(model, featurizer, extra or {})
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -147,7 +157,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as e:
         raise MemchatError(f"{shown}/{WEIGHTS}: damaged ({e})") from None
-    model = MemN2N(config)
+    model = MemN2N(config, featurizer.cand_bow, featurizer.cand_ent)
     expected = model.state_dict()
     for name, tensor in expected.items():
         if name not in tensors:
@@ -161,7 +171,6 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     if unexpected:
         raise MemchatError(f"{shown}/{WEIGHTS}: unexpected tensor '{unexpected[0]}'")
     model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
-    model.set_candidates(featurizer.cand_bow, featurizer.cand_ent)
     model.eval()
     return Bundle(model=model, featurizer=featurizer, metadata=metadata, path=shown)
 

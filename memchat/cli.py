@@ -11,6 +11,7 @@ import click
 
 from memchat import __version__
 from memchat.errors import MemchatError
+from memchat.store import DB_HELP
 
 
 class _Group(click.Group):
@@ -44,8 +45,13 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="memchat")
-@click.option("--plugins-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MEMCHAT_PLUGINS_DIR",
-              is_eager=True, help="Load every .py file in this folder as a plugin  [default: ./plugins if present]")
+@click.option(
+    "--plugins-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="MEMCHAT_PLUGINS_DIR",
+    is_eager=True,
+    help="Load every .py file in this folder as a plugin (no folder is loaded unless named)",
+)
 def cli(plugins_dir: Path | None) -> None:
     """memchat: a response-selection bot built on an End-to-End Memory Network."""
 
@@ -61,117 +67,89 @@ def plugins() -> None:
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--task", type=click.IntRange(1), help="Use the files of task N in PATH, and its defaults.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("models"), show_default=True,
-              help="Folder the bundle is written into.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="Folder the bundle is written into.",
+)
 @click.option("--name", help="Bundle name  [default: task<N>-<date>-<time>]")
 @click.option("--epochs", type=click.IntRange(1), help="Most epochs to train (early stopping may end sooner).")
 @click.option("--hops", type=click.IntRange(1, 10), help="Memory hops.")
 @click.option("--dim", type=click.IntRange(2, 4096), help="Embedding size.")
 @click.option("--memory", type=click.IntRange(1), help="Memory window: the most recent utterances attended over.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="Dropout on utterance embeddings while training.")
+@click.option(
+    "--dropout", type=click.FloatRange(0, 1, max_open=True), help="Dropout on utterance embeddings while training."
+)
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), help="Adam learning rate.")
 @click.option("--batch", "batch_dialogs", type=click.IntRange(1), help="Dialogues per batch.")
 @click.option("--patience", type=click.IntRange(1), help="Stop after this many epochs without a better dev score.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed repeats a run.")
 @click.option("--no-match", is_flag=True, help="Leave out the match-type features (paper §4.4).")
-@click.option("--paper", is_flag=True,
-              help="Only the paper's features: no entity-type words, said types, restaurant names as entities, "
-                   "latest, focus or next matches.")
-def train(path: Path, task: int | None, out: Path, name: str | None, seed: int, no_match: bool, paper: bool,
-          **given) -> None:
+@click.option(
+    "--paper",
+    is_flag=True,
+    help="Only the paper's features: no entity-type words, said types, restaurant names as entities, "
+    "latest, focus or next matches.",
+)
+def train(
+    path: Path, task: int | None, out: Path, name: str | None, seed: int, no_match: bool, paper: bool, **given
+) -> None:
     """Train a model on the dialogues in PATH (a folder or a -trn.txt file) and write a bundle.
 
     In a folder, *-trn.txt files train, *-dev.txt files pick the best epoch, *candidates*.txt
     holds the replies to choose from, *kb*.txt the knowledge base, and config.toml's [train]
     table the settings (flags win). The last line printed is the bundle's path.
     """
-    import torch
-
-    from memchat.bundle import save_bundle
-    from memchat.dialogs import read_candidates, read_dialogs, read_kb
-    from memchat.model import MemN2N
     from memchat.progress import EpochProgress
-    from memchat.taskfiles import find_task_files
-    from memchat.train import TASK_DEFAULTS, folder_settings, prepare
-    from memchat.train import train as run_training
+    from memchat.train import train_bot
 
-    files = find_task_files(path, task)
-    settings = dict(TASK_DEFAULTS.get(files.task, TASK_DEFAULTS[None]))
-    settings.update(folder_settings(path if path.is_dir() else path.parent))
-    settings.update({k: v for k, v in given.items() if v is not None})
-    train_dialogs = [d for p in files.train for d in read_dialogs(p)]
-    dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
-    candidates = read_candidates(files.candidates) if files.candidates else None
-    facts = [f for p in files.kb for f in read_kb(p)]
-    if no_match:
-        settings["match"] = False
-    if paper:
-        settings["context"] = False
-    featurizer, config, train_cfg = prepare(settings, train_dialogs, candidates, facts, seed)
-    train_enc, dev_enc = featurizer.encode(train_dialogs), featurizer.encode(dev_dialogs) if dev_dialogs else None
-    torch.manual_seed(seed)
-    model = MemN2N(config)
-    model.set_candidates(featurizer.cand_bow, featurizer.cand_ent)
+    progress: list[EpochProgress] = []
 
-    click.echo(
-        f"training on {train_enc.num_examples} replies in {train_enc.num_dialogs} dialogues"
-        f" ({', '.join(p.name for p in files.train)}); dev: "
-        + (f"{dev_enc.num_examples} replies ({', '.join(p.name for p in files.dev)})" if dev_enc else "none")
-        + f"; {len(featurizer.candidates)} candidates, {len(featurizer.vocab)} words, "
-        f"{len(featurizer.entities)} entities",
-        err=True,
-    )
-    progress = EpochProgress(train_enc.num_dialogs, train_cfg.epochs)
-    with progress:
-        result = run_training(model, featurizer, train_enc, dev_enc, train_cfg,
-                              on_batch=progress.batch, on_epoch=progress.epoch)
+    def on_start(data) -> None:
+        click.echo(data.summary(), err=True)
+        progress.append(EpochProgress(data.train_enc.num_dialogs, data.train_cfg.epochs))
 
-    if not name:
-        prefix = f"task{files.task}" if files.task is not None else "model"
-        name = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
-    extra = {
-        "train_config": train_cfg.to_dict(),
-        "data": {
-            "train": [str(p) for p in files.train],
-            "dev": [str(p) for p in files.dev],
-            "candidates": str(files.candidates) if files.candidates else None,
-            "kb": [str(p) for p in files.kb],
-            "task": files.task,
-        },
-        "training": {
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.epochs),
-            "seconds": round(result.seconds, 2),
-            "dev": result.best_dev.to_dict() if result.best_dev else None,
-            "history": [
-                {"epoch": r.epoch, "loss": round(r.loss, 5), "seconds": round(r.seconds, 3),
-                 "dev_per_response": r.dev.per_response if r.dev else None}
-                for r in result.epochs
-            ],
-        },
-    }
-    bundle = save_bundle(out / name, model, featurizer, extra)
+    try:
+        bundle, result = train_bot(
+            path,
+            task,
+            out=out,
+            name=name,
+            seed=seed,
+            match=False if no_match else None,
+            context=False if paper else None,
+            on_start=on_start,
+            on_batch=lambda done, loss: progress[0].batch(done, loss),
+            on_epoch=lambda report: progress[0].epoch(report),
+            **given,
+        )
+    finally:
+        if progress:
+            progress[0].close()
     if result.best_dev:
         click.echo(
             f"best epoch {result.best_epoch}: dev per-response {result.best_dev.per_response:.4f}, "
             f"per-dialog {result.best_dev.per_dialog:.4f}; {result.seconds:.1f} s",
             err=True,
         )
-    click.echo(str(bundle))
+    click.echo(str(bundle.path))
 
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--errors", "show_errors", type=click.IntRange(0), default=0,
-              help="Show N mispredicted replies with their context.")
+@click.option(
+    "--errors", "show_errors", type=click.IntRange(0), default=0, help="Show N mispredicted replies with their context."
+)
 def evaluate(model: Path, files: tuple[Path, ...], as_json: bool, show_errors: int) -> None:
     """Score MODEL (a bundle) on dialogue FILES: per-response and per-dialogue accuracy."""
     import torch
 
+    from memchat.babi import read_dialogs
     from memchat.bundle import load_bundle
-    from memchat.dialogs import read_dialogs
     from memchat.evaluate import Scores, predict, score
 
     bundle = load_bundle(model)
@@ -209,29 +187,39 @@ def evaluate(model: Path, files: tuple[Path, ...], as_json: bool, show_errors: i
         click.echo(f"  predicted {feat.candidates[p]}", file=out)
 
 
-DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"
-
-
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--kb", type=click.Path(path_type=Path),
-              help="Knowledge-base file for the api calls  [default: the *kb*.txt beside each FILE]")
+@click.option(
+    "--kb",
+    type=click.Path(path_type=Path),
+    help="Knowledge-base file for the api calls  [default: the *kb*.txt beside each FILE]",
+)
 @click.option("--db", help="Store the conversations here  [default: a temporary SQLite file]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--errors", "show_errors", type=click.IntRange(0), default=0,
-              help="Show N replies that differ from the recorded ones.")
-@click.option("--cut-in/--no-cut-in", default=True, show_default=True,
-              help="Where the recorded user changed the request right after an api call (no results "
-                   "recorded), do not run that call either.")
-def replay(model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None, as_json: bool,
-           show_errors: int, cut_in: bool) -> None:
+@click.option(
+    "--errors",
+    "show_errors",
+    type=click.IntRange(0),
+    default=0,
+    help="Show N replies that differ from the recorded ones.",
+)
+@click.option(
+    "--cut-in/--no-cut-in",
+    default=True,
+    show_default=True,
+    help="Where the recorded user changed the request right after an api call (no results "
+    "recorded), do not run that call either.",
+)
+def replay(
+    model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None, as_json: bool, show_errors: int, cut_in: bool
+) -> None:
     """Play the user side of the dialogues in FILES live through MODEL: the share of bot turns and
     of dialogues identical to the recorded ones, with the knowledge-base plugin answering api calls."""
     import tempfile
 
+    from memchat.babi import read_dialogs
     from memchat.bot import Bot
-    from memchat.dialogs import read_dialogs
     from memchat.evaluate import Scores
     from memchat.replay import replay as run_replay
     from memchat.taskfiles import find_task_files
@@ -268,10 +256,14 @@ def replay(model: Path, files: tuple[Path, ...], kb: Path | None, db: str | None
 @click.option("--db", help=DB_HELP)
 @click.option("--kb", type=click.Path(path_type=Path), help="Load this knowledge-base file into the store first.")
 @click.option("--conversation", "conversation_id", help="Go on with this conversation  [default: a new one]")
-@click.option("--history-file", type=click.Path(path_type=Path), default=Path.home() / ".memchat_history",
-              show_default=True, help="Where the input history is kept.")
-def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: str | None,
-         history_file: Path) -> None:
+@click.option(
+    "--history-file",
+    type=click.Path(path_type=Path),
+    default=Path.home() / ".memchat_history",
+    show_default=True,
+    help="Where the input history is kept.",
+)
+def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: str | None, history_file: Path) -> None:
     """Chat with a model. /help lists the commands; empty input lets the bot go on (<SILENCE>)."""
     from memchat.bot import Bot
     from memchat.repl import Repl
@@ -289,17 +281,36 @@ def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: s
 @click.option("--kb", type=click.Path(path_type=Path), help="Load this knowledge-base file into the store first.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=5005, show_default=True)
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
-              help="Worker processes; they share the store.")
-@click.option("--auth-token", envvar="MEMCHAT_AUTH_TOKEN",
-              help="Every route but the health checks needs ?token=TOKEN (or a Bearer header)  [env: MEMCHAT_AUTH_TOKEN]")
+@click.option(
+    "--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes; they share the store."
+)
+@click.option(
+    "--auth-token",
+    envvar="MEMCHAT_AUTH_TOKEN",
+    help="Every route but the health checks needs ?token=TOKEN (or a Bearer header)  [env: MEMCHAT_AUTH_TOKEN]",
+)
 @click.option("--cors", multiple=True, metavar="ORIGIN", help="Allow browsers on ORIGIN ('*': any); repeatable.")
-@click.option("--max-body", type=click.IntRange(1), default=64 * 1024, show_default=True,
-              help="Largest request body, in bytes.")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-              default="info", show_default=True)
-def serve(model: Path | None, db: str | None, kb: Path | None, host: str, port: int, workers: int,
-          auth_token: str | None, cors: tuple[str, ...], max_body: int, log_level: str) -> None:
+@click.option(
+    "--max-body", type=click.IntRange(1), default=64 * 1024, show_default=True, help="Largest request body, in bytes."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    model: Path | None,
+    db: str | None,
+    kb: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+    auth_token: str | None,
+    cors: tuple[str, ...],
+    max_body: int,
+    log_level: str,
+) -> None:
     """Serve the bot over HTTP with Rasa's REST channel contract (POST /webhooks/rest/webhook).
 
     The OpenAPI document is at /openapi.json, its pages at /docs."""
@@ -311,8 +322,13 @@ def serve(model: Path | None, db: str | None, kb: Path | None, host: str, port: 
     from memchat.server import ServerSettings, create_app, settings_to_env
     from memchat.store import resolve_url
 
-    settings = ServerSettings(model=str((model or newest_bundle()).resolve()), db=resolve_url(db),
-                              auth_token=auth_token, cors=list(cors), max_body=max_body)
+    settings = ServerSettings(
+        model=str((model or newest_bundle()).resolve()),
+        db=resolve_url(db),
+        auth_token=auth_token,
+        cors=list(cors),
+        max_body=max_body,
+    )
     bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
     click.echo(f"memchat serve: model {settings.model}, store {bot.store.shown}, http://{host}:{port}", err=True)
     if workers == 1:
@@ -323,8 +339,9 @@ def serve(model: Path | None, db: str | None, kb: Path | None, host: str, port: 
         if root:
             os.environ["MEMCHAT_PLUGINS_DIR"] = str(Path(root).resolve())
         settings_to_env(settings)
-        uvicorn.run("memchat.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level)
+        uvicorn.run(
+            "memchat.server:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        )
 
 
 @cli.command()

@@ -6,8 +6,8 @@ and its own wording. A dialogue covers what dialog bAbI task 5 covers: greeting,
 (the bot asks for cuisine, city, party size and price, in that order, whichever the user has not
 said), an update of the request before the search (sometimes after a search that found nothing),
 the api call and its results, options proposed best-rated first (the user may turn some down),
-booking, then the phone number or the address. Result lines are what the knowledge-base plugin answers live, so a bot trained here
-behaves the same in ``memchat repl``.
+booking, then the phone number or the address. Result lines are what the knowledge-base plugin
+answers live, so a bot trained here behaves the same in ``memchat repl``.
 
 The user's wording comes from two disjoint sets of templates: one for the training dialogues,
 one for the dev dialogues, so that dev accuracy measures phrasings the model has not seen. A
@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from memchat.dialogs import SILENCE
+from memchat.babi import SILENCE
 from memchat.kbquery import NO_RESULT, result_lines
 
 CUISINES = ["ramen", "tapas", "curry", "falafel", "pho", "pizza"]
@@ -30,14 +30,31 @@ CITIES = ["lisbon", "oslo", "kyoto", "lima", "dublin"]
 PRICES = ["cheap", "moderate", "expensive"]
 SIZES = ["two", "four", "six", "eight"]
 NAME_FIRST = ["copper", "blue", "golden", "little", "silver", "green", "red", "old", "wild", "lucky", "quiet", "sunny"]
-NAME_SECOND = ["pot", "fig", "lantern", "spoon", "door", "garden", "table", "kettle", "harbor", "olive", "crane", "bell"]
+NAME_SECOND = [
+    "pot",
+    "fig",
+    "lantern",
+    "spoon",
+    "door",
+    "garden",
+    "table",
+    "kettle",
+    "harbor",
+    "olive",
+    "crane",
+    "bell",
+]
 SLOTS = ("cuisine", "location", "size", "price")  # the order the bot asks in, and the api call's
 
 # What the bot says: fixed replies, and those naming a restaurant.
 HELLO = "hello what can i help you with today"
 ON_IT = "i'm on it"
-ASK = {"cuisine": "any preference on a type of cuisine", "location": "where should it be",
-       "size": "how many people would be in your party", "price": "which price range are you looking for"}
+ASK = {
+    "cuisine": "any preference on a type of cuisine",
+    "location": "where should it be",
+    "size": "how many people would be in your party",
+    "price": "which price range are you looking for",
+}
 LOOKING = "ok let me look into some options for you"
 NOTHING = "sorry i found nothing like that what would you like to change"
 UPDATE = "sure is there anything else to update"
@@ -51,8 +68,14 @@ WELCOME = "you're welcome"
 # The user's wording: TRAIN for the training dialogues, DEV for the dev ones (no template shared).
 TRAIN = {
     "greet": ["hi", "hello", "good morning"],
-    "request": ["i'd like to book a table{slots}", "can you book a table{slots}", "may i have a table{slots}",
-                "i'm looking for a restaurant{slots}", "i need a table{slots}", "book a table{slots}"],
+    "request": [
+        "i'd like to book a table{slots}",
+        "can you book a table{slots}",
+        "may i have a table{slots}",
+        "i'm looking for a restaurant{slots}",
+        "i need a table{slots}",
+        "book a table{slots}",
+    ],
     "cuisine": [" with {v} food", " serving {v} food", " that serves {v}", " {v}"],
     "location": [" in {v}", " in the {v} area", " near {v}"],
     "size": [" for {v} people", " for {v}", " for a group of {v}"],
@@ -108,21 +131,27 @@ class Restaurant:
 
     def facts(self) -> list[tuple[str, str]]:
         """Its relations in the knowledge-base file's order."""
-        return [("R_cuisine", self.cuisine), ("R_location", self.location), ("R_price", self.price),
-                ("R_rating", str(self.rating)), ("R_phone", f"{self.name}_phone"),
-                ("R_address", f"{self.name}_address"), ("R_number", self.size)]
+        return [
+            ("R_cuisine", self.cuisine),
+            ("R_location", self.location),
+            ("R_price", self.price),
+            ("R_rating", str(self.rating)),
+            ("R_phone", f"{self.name}_phone"),
+            ("R_address", f"{self.name}_address"),
+            ("R_number", self.size),
+        ]
 
 
 def make_kb(rng: random.Random, groups: int = 60) -> list[Restaurant]:
     """``groups`` distinct requests (cuisine, city, price, party size) with 1-3 restaurants each,
     of distinct ratings, so that "best rated first" is always well defined."""
-    combos = [(c, l, p, n) for c in CUISINES for l in CITIES for p in PRICES for n in SIZES]
+    combos = [(c, city, p, n) for c in CUISINES for city in CITIES for p in PRICES for n in SIZES]
     names = [f"{a}_{b}" for a in NAME_FIRST for b in NAME_SECOND]
     rng.shuffle(names)
     kb = []
-    for c, l, p, n in rng.sample(combos, groups):
+    for c, city, p, n in rng.sample(combos, groups):
         for rating in rng.sample(range(1, 11), rng.choice([1, 2, 2, 3])):
-            kb.append(Restaurant(names.pop(), c, l, p, rating, n))
+            kb.append(Restaurant(names.pop(), c, city, p, rating, n))
     return kb
 
 
@@ -210,9 +239,16 @@ def format_dialogues(dialogues: list[list[tuple[str, str] | str]]) -> str:
 def candidates(kb: list[Restaurant]) -> list[str]:
     """Every reply the bot can give: fixed ones, every api call, and each restaurant's lines."""
     fixed = [HELLO, ON_IT, *ASK.values(), LOOKING, NOTHING, UPDATE, OTHER, BOOKED, ANYTHING, WELCOME]
-    calls = [f"api_call {c} {l} {n} {p}" for c in CUISINES for l in CITIES for n in SIZES for p in PRICES]
-    named = [line for r in kb for line in (PROPOSE.format(name=r.name), HERE.format(value=f"{r.name}_phone"),
-                                           HERE.format(value=f"{r.name}_address"))]
+    calls = [f"api_call {c} {city} {n} {p}" for c in CUISINES for city in CITIES for n in SIZES for p in PRICES]
+    named = [
+        line
+        for r in kb
+        for line in (
+            PROPOSE.format(name=r.name),
+            HERE.format(value=f"{r.name}_phone"),
+            HERE.format(value=f"{r.name}_address"),
+        )
+    ]
     return fixed + calls + named
 
 
@@ -247,8 +283,9 @@ memchat start .                          # trains if needed, then chats (memchat
 """
 
 
-def write_corpus(folder: str | Path, seed: int = 0, train: int = 1000, dev: int = 150,
-                 name: str = "restaurant") -> list[Path]:
+def write_corpus(
+    folder: str | Path, seed: int = 0, train: int = 1000, dev: int = 150, name: str = "restaurant"
+) -> list[Path]:
     """Write the corpus, its candidates, knowledge base, config and README into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

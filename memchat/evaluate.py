@@ -26,8 +26,12 @@ class Scores:
         return self.dialogs_right / self.dialogs if self.dialogs else 0.0
 
     def __add__(self, other: Scores) -> Scores:
-        return Scores(self.responses + other.responses, self.dialogs + other.dialogs,
-                      self.responses_right + other.responses_right, self.dialogs_right + other.dialogs_right)
+        return Scores(
+            self.responses + other.responses,
+            self.dialogs + other.dialogs,
+            self.responses_right + other.responses_right,
+            self.dialogs_right + other.dialogs_right,
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -39,9 +43,7 @@ class Scores:
 
 
 @torch.inference_mode()
-def predict(
-    model: MemN2N, featurizer: Featurizer, enc: EncodedDialogs, batch_dialogs: int = 64
-) -> torch.Tensor:
+def predict(model: MemN2N, featurizer: Featurizer, enc: EncodedDialogs, batch_dialogs: int = 64) -> torch.Tensor:
     """The top-ranked candidate of every example of ``enc``: (X,)."""
     was_training = model.training
     model.eval()
@@ -59,9 +61,7 @@ def predict(
 def score(predictions: torch.Tensor, enc: EncodedDialogs) -> Scores:
     """Accuracy of ``predictions`` against the gold replies of ``enc``."""
     right = predictions == enc.ex_gold  # a gold reply that is no candidate (-1) is never right
-    wrong_per_dialog = torch.zeros(enc.num_dialogs, dtype=torch.long).index_add_(
-        0, enc.ex_dialog, (~right).long()
-    )
+    wrong_per_dialog = torch.zeros(enc.num_dialogs, dtype=torch.long).index_add_(0, enc.ex_dialog, (~right).long())
     return Scores(
         responses=enc.num_examples,
         dialogs=enc.num_dialogs,

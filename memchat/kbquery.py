@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from memchat.dialogs import KBFact
+from memchat.babi import KBFact
 
 # The fields of an api call, by its number of arguments, and the order of a restaurant's result lines.
 CALL_FIELDS = {

@@ -17,8 +17,9 @@ import os
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 try:
     import fcntl
@@ -26,6 +27,16 @@ except ImportError:  # Windows: thread locks only
     fcntl = None
 
 STRIPES = 64
+
+
+class LockProvider(Protocol):
+    """What the dialogue manager needs of a lock: hold a conversation while one turn runs.
+    ``ConversationLocks`` is the default (file locks beside a SQLite store); a lock that holds
+    across hosts (a database's advisory locks, say) plugs in the same way."""
+
+    def hold(self, conversation_id: str) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
 
 
 class ProcessLock:

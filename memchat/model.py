@@ -14,7 +14,7 @@ same thing. ``match_t(y)`` counts the candidate's entities of type t that were s
 entity per type, as every dialog bAbI candidate does). With ``context`` three more kinds of
 match word per type go beyond the paper: the entity is the latest of its type said, an
 identifying attribute of the knowledge-base subject named last, or the best-rated subject of the
-results the bot has not proposed yet (see ``featurize.MatchContext``); the query gets a learned
+results the bot has not proposed yet (see ``entities.MatchContext``); the query gets a learned
 vector S_t per entity type said so far, a slot-filling state.
 
 Rather than copying every example's memory, a batch holds whole dialogues: each slot is embedded
@@ -30,38 +30,42 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memchat.featurize import MATCH_KINDS, SPEAKERS, Batch
-
 
 @dataclass
 class MemN2NConfig:
     vocab_size: int  # words of the training dialogues, id 0 being padding/unknown
     num_entity_types: int  # knowledge-base relations whose values get match features
+    speakers: int = 3  # speaker embeddings: user, bot, knowledge base (babi.SPEAKERS)
     dim: int = 64  # embedding size d
     hops: int = 3  # memory hops H
     memory: int = 100  # memory window: the most recent slots the query attends over
     match: bool = True  # add the match-type features of §4.4 to the candidates
-    context: bool = False  # ours: entity-type words, latest/focus/next match kinds, said types (featurize.MatchContext)
-    match_kinds: int = MATCH_KINDS  # match kinds with context; bundles made before the "next" kind have 3
+    context: bool = False  # ours: entity-type words, latest/focus/next match kinds, said types (entities.MatchContext)
+    match_kinds: int = 4  # match kinds with context (entities.MATCH_KINDS); bundles made before the "next" kind have 3
     dropout: float = 0.0  # dropout on the utterance embeddings (memory and query) while training
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class MemN2N(nn.Module):
-    """Scores every candidate reply for every example of a :class:`Batch`.
+Sparse = tuple[torch.Tensor, torch.Tensor]  # a sparse CSR matrix and its transpose
 
-    ``set_candidates`` must be called before scoring: the candidates are the model's output
-    vocabulary, kept as buffers next to the weights rather than in the checkpoint.
+
+class MemN2N(nn.Module):
+    """Scores every candidate reply for every example of a batch (``featurize.Batch``).
+
+    The candidates are the model's output vocabulary, given when it is built and kept beside the
+    weights rather than in the checkpoint: ``cand_bow``, their word counts, sparse (C, V), and
+    ``cand_ent``, which candidates name each entity, sparse (C, entities), each with its
+    transpose (``Featurizer.cand_bow`` and ``Featurizer.cand_ent``).
     """
 
-    def __init__(self, config: MemN2NConfig):
+    def __init__(self, config: MemN2NConfig, cand_bow: Sparse, cand_ent: Sparse):
         super().__init__()
         self.config = config
         d = config.dim
         self.A = nn.Embedding(config.vocab_size, d, padding_idx=0)  # memory and query words
-        self.speaker = nn.Embedding(len(SPEAKERS), d)  # speaker feature, in A's space
+        self.speaker = nn.Embedding(config.speakers, d)  # speaker feature, in A's space
         self.time = nn.Embedding(config.memory, d)  # "k slots ago" feature, in A's space
         self.R = nn.Linear(d, d, bias=False)
         self.W = nn.Embedding(config.vocab_size, d, padding_idx=0)  # candidate words
@@ -69,25 +73,23 @@ class MemN2N(nn.Module):
         self.M = nn.Parameter(torch.empty(max(config.num_entity_types, 1) * kinds, d))  # a match word per kind and type
         # "an entity of type t was said": added to the query, a slot-filling state (context only)
         self.said = nn.Parameter(torch.empty(max(config.num_entity_types, 1), d)) if config.context else None
-        for p in (self.A.weight, self.speaker.weight, self.time.weight, self.R.weight, self.W.weight, self.M, self.said):
+        for p in (
+            self.A.weight,
+            self.speaker.weight,
+            self.time.weight,
+            self.R.weight,
+            self.W.weight,
+            self.M,
+            self.said,
+        ):
             if p is not None:
                 nn.init.normal_(p, std=0.1)
         with torch.no_grad():
             self.A.weight[0].zero_()
             self.W.weight[0].zero_()
-        self.cand_bow: tuple[torch.Tensor, torch.Tensor] | None = None  # sparse (C, V) and transpose
-        self.cand_ent: tuple[torch.Tensor, torch.Tensor] | None = None  # sparse (C, entities) and transpose
+        self.cand_bow = cand_bow  # sparse (C, V) and transpose
+        self.cand_ent = cand_ent  # sparse (C, entities) and transpose
         self._cand_cache: torch.Tensor | None = None
-
-    def set_candidates(
-        self, cand_bow: tuple[torch.Tensor, torch.Tensor], cand_ent: tuple[torch.Tensor, torch.Tensor]
-    ) -> None:
-        """The candidate replies as sparse word counts (C, V), and which candidates name each
-        entity, sparse (C, entities), each with its transpose: ``Featurizer.cand_bow`` and
-        ``Featurizer.cand_ent``."""
-        self.cand_bow = cand_bow
-        self.cand_ent = cand_ent
-        self._cand_cache = None
 
     def train(self, mode: bool = True) -> MemN2N:
         self._cand_cache = None
@@ -102,7 +104,7 @@ class MemN2N(nn.Module):
             self._cand_cache = emb
         return emb
 
-    def encode(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def encode(self, batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The final state q_{H+1} of the n real examples (n, d), and each hop's attention (D, E, K)."""
         D, K = batch.slot_mask.shape
         E = batch.qpos.shape[1]
@@ -139,7 +141,7 @@ class MemN2N(nn.Module):
         q = q.reshape(D * E, d).index_select(0, batch.example_index)  # (n, d)
         return q, attention
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Scores (n, C) of every candidate for the n real examples, and each hop's attention.
 
         The scores are a view of a candidates-major (C, n) tensor: reduce them as ``scores.T ... (0)``."""
@@ -158,8 +160,9 @@ class MemN2N(nn.Module):
             scores.addmm_(self.cand_ent[0], _per_entity(q @ self.M.T, match_codes, self.cand_ent[0].shape[1]))
         return scores
 
-    def best(self, q: torch.Tensor, match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-             block: int = 256) -> torch.Tensor:
+    def best(
+        self, q: torch.Tensor, match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor], block: int = 256
+    ) -> torch.Tensor:
         """The top-ranked candidate (n,) for final states ``q`` (n, d), ``block`` examples at a
         time: each (C, block) block of scores is reduced while it is still in cache."""
         out = torch.empty(len(q), dtype=torch.long)
@@ -167,7 +170,7 @@ class MemN2N(nn.Module):
             out[s:e] = argmax_rows(self.score(q[s:e], codes))
         return out
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch) -> torch.Tensor:
         """Mean cross-entropy of the gold replies (examples whose gold is -1 are left out).
 
         Same value as ``cross_entropy(self(batch)[0], gold)``, computed a few examples at a time

@@ -1,5 +1,7 @@
-"""The plugin manager: built-in plugins always; installed ones (entry-point group ``memchat``) and
-the ``.py`` files of a plugins folder lazily, on first use, and not under memchat's own tests.
+"""The plugin manager: built-in plugins always; installed ones (entry-point group ``memchat``) lazily,
+on first use, and not under memchat's own tests; the ``.py`` files of a plugins folder only when the
+user names it (``--plugins-dir`` or ``$MEMCHAT_PLUGINS_DIR``): memchat never runs the code of a
+folder it merely finds in the working directory.
 
 A plugin that raises is reported by name and left out of that call: ``call_each`` runs a hook's
 implementations one by one for the dialogue manager, so one broken plugin never costs a turn.
@@ -23,9 +25,10 @@ from memchat.errors import MemchatError
 
 log = logging.getLogger("memchat.plugins")
 
-# Plugins that ship with memchat (the project's plugins/ folder, installed as memchat_plugins).
+# Plugins that ship with memchat (the project's plugins/ folder, installed as memchat_plugins). They
+# are entry points of the memchat distribution too; registered here by the same names, so they are
+# there under tests (no entry points) and loaded once whatever the working directory.
 DEFAULT_PLUGINS = ("memchat_plugins.kb",)
-DEFAULT_PLUGINS_DIR = Path("plugins")  # datasette-style: every .py file in it, when the folder exists
 
 _manager: pluggy.PluginManager | None = None
 
@@ -33,15 +36,13 @@ _manager: pluggy.PluginManager | None = None
 def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginManager:
     """The process's plugin manager, built on first use: importing memchat loads no plugin.
 
-    ``plugins_dir`` (or $MEMCHAT_PLUGINS_DIR, else ./plugins when present) is read on that first
-    call only; the command line passes ``--plugins-dir`` before anything else asks. Under tests
-    only the built-ins are loaded."""
+    ``plugins_dir`` (or $MEMCHAT_PLUGINS_DIR) is read on that first call only; the command line
+    passes ``--plugins-dir`` before anything else asks. No folder is loaded unless named. Under
+    tests only the built-ins (and a named folder) are loaded."""
     global _manager
     if _manager is None:
         testing = getattr(sys, "_called_from_test", False)
         folder = plugins_dir or os.environ.get("MEMCHAT_PLUGINS_DIR") or None
-        if folder is None and not testing and DEFAULT_PLUGINS_DIR.is_dir():
-            folder = DEFAULT_PLUGINS_DIR
         _manager = new_plugin_manager(folder, entry_points=not testing)
     return _manager
 
@@ -53,7 +54,7 @@ def new_plugin_manager(plugins_dir: str | Path | None = None, entry_points: bool
     for name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
     if entry_points:
-        try:
+        try:  # pluggy skips an entry point whose name is registered already: the built-ins
             pm.load_setuptools_entrypoints("memchat")
         except Exception as e:  # an installed plugin that fails to import
             _report_load_error("an installed plugin", e)
@@ -96,8 +97,9 @@ class PluginFailure:
         return f"plugin {self.plugin} failed in {self.hook}: {self.error}"
 
 
-def call_each(pm: pluggy.PluginManager, hook: str, failures: list[PluginFailure],
-              kwargs: dict) -> Iterator[tuple[str, object]]:
+def call_each(
+    pm: pluggy.PluginManager, hook: str, failures: list[PluginFailure], kwargs: dict
+) -> Iterator[tuple[str, object]]:
     """Each implementation of ``hook`` in pluggy's call order, as (plugin name, result); one that
     raises is logged, added to ``failures`` and skipped. Results of None are left out. ``kwargs``
     is read anew for every implementation, so a caller can chain rewrites by updating it."""
@@ -132,8 +134,12 @@ def describe(pm: pluggy.PluginManager) -> list[dict]:
     out = []
     for name, plugin in pm.list_name_plugin():
         d = dist.get(id(plugin))
-        source = (f"{d.project_name} {d.version}" if d else "built-in" if name in DEFAULT_PLUGINS
-                  else getattr(plugin, "__file__", "?"))
-        out.append({"name": name, "source": source,
-                    "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or [])})
+        source = (
+            f"{d.project_name} {d.version}"
+            if d
+            else "built-in"
+            if name in DEFAULT_PLUGINS
+            else getattr(plugin, "__file__", "?")
+        )
+        out.append({"name": name, "source": source, "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or [])})
     return out

@@ -20,15 +20,25 @@ class EpochProgress:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self.bar:
             self.bar.close()
+            self.bar = None
 
     def batch(self, done: int, loss: float) -> None:
         if not self.live:
             return
         if self.bar is None:
-            self.bar = tqdm(total=self.dialogs, desc=f"epoch {self.epoch_no}/{self.epochs}",
-                            unit="dlg", file=sys.stderr, leave=True, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.dialogs,
+                desc=f"epoch {self.epoch_no}/{self.epochs}",
+                unit="dlg",
+                file=sys.stderr,
+                leave=True,
+                dynamic_ncols=True,
+            )
         self.bar.n = done
         self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         self.bar.refresh()
@@ -40,6 +50,9 @@ class EpochProgress:
             self.bar.close()
             self.bar = None
         else:
-            print(f"epoch {report.epoch}/{self.epochs}: loss {report.loss:.4f}, dev {dev}, "
-                  f"{report.seconds:.2f} s", file=sys.stderr, flush=True)
+            print(
+                f"epoch {report.epoch}/{self.epochs}: loss {report.loss:.4f}, dev {dev}, {report.seconds:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         self.epoch_no = report.epoch + 1

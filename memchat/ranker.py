@@ -14,8 +14,9 @@ from functools import lru_cache
 
 import torch
 
-from memchat.dialogs import USER, Turn
-from memchat.featurize import SPEAKER_INDEX, Featurizer, MatchContext
+from memchat.babi import USER, Turn
+from memchat.entities import MatchContext
+from memchat.featurize import SPEAKER_INDEX, Featurizer
 from memchat.model import MemN2N
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from memchat.bot import Bot
-from memchat.dialogue import Reply
 from memchat.errors import MemchatError
+from memchat.manager import Reply
 
 COMMANDS = {
     "/new": "start a new conversation",
@@ -31,8 +31,13 @@ def bar(weight: float, width: int = BAR_WIDTH) -> str:
 
 
 class Repl:
-    def __init__(self, bot: Bot, conversation_id: str | None = None, history_file: Path | None = None,
-                 write: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        bot: Bot,
+        conversation_id: str | None = None,
+        history_file: Path | None = None,
+        write: Callable[[str], None] | None = None,
+    ):
         self.bot = bot
         self.history_file = history_file
         self.write = write or (lambda line: print(line, flush=True))
@@ -143,10 +148,18 @@ class Repl:
 
         history = FileHistory(str(self.history_file)) if self.history_file else InMemoryHistory()
         completer = WordCompleter(list(COMMANDS), sentence=True, match_middle=False)
-        session = PromptSession(history=history, completer=completer, complete_while_typing=True,
-                                bottom_toolbar=self.toolbar, input=input, output=output)
-        self.write(f"memchat: conversation {self.conversation_id}, model {self.bot.model_path}. "
-                   "/help lists the commands; Ctrl-D quits.")
+        session = PromptSession(
+            history=history,
+            completer=completer,
+            complete_while_typing=True,
+            bottom_toolbar=self.toolbar,
+            input=input,
+            output=output,
+        )
+        self.write(
+            f"memchat: conversation {self.conversation_id}, model {self.bot.model_path}. "
+            "/help lists the commands; Ctrl-D quits."
+        )
         while True:
             try:
                 line = session.prompt("you> ")

@@ -21,9 +21,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memchat.dialogs import BOT, KB, SILENCE, USER, Dialog
-from memchat.dialogue import DialogueManager
+from memchat.babi import BOT, KB, SILENCE, USER, Dialog
 from memchat.evaluate import Scores
+from memchat.manager import DialogueManager
 from memchat.store import Event
 
 
@@ -41,8 +41,9 @@ class ReplayResult:
     mistakes: list[ReplayMistake] = field(default_factory=list)
 
 
-def replay(manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay",
-           cut_in: bool = True) -> ReplayResult:
+def replay(
+    manager: DialogueManager, dialogs: Sequence[Dialog], prefix: str = "replay", cut_in: bool = True
+) -> ReplayResult:
     run = uuid.uuid4().hex[:8]
     responses = right = dialogs_right = 0
     mistakes: list[ReplayMistake] = []

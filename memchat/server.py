@@ -60,16 +60,19 @@ class BotMessage(BaseModel):
 
 def error(code: int, message: str, reason: str) -> JSONResponse:
     """Rasa's error body: ``{"version", "status": "failure", "message", "reason", "code"}``."""
-    return JSONResponse({"version": __version__, "status": "failure", "message": message, "reason": reason,
-                         "code": code}, status_code=code)
+    return JSONResponse(
+        {"version": __version__, "status": "failure", "message": message, "reason": reason, "code": code},
+        status_code=code,
+    )
 
 
 def invalid(errors: list[dict]) -> JSONResponse:
     """A 400 naming the first field that is wrong and what was expected."""
     first = errors[0]
     if first.get("type") == "json_invalid":
-        return error(400, f"request body: not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})",
-                     "BadRequest")
+        return error(
+            400, f"request body: not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})", "BadRequest"
+        )
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request body"
     return error(400, f"{where}: {first['msg']}", "BadRequest")
 
@@ -123,8 +126,11 @@ class TokenCheck:
             if not given:
                 given = dict(scope["headers"]).get(b"authorization", b"").removeprefix(b"Bearer ")
             if not secrets.compare_digest(given, self.token):
-                response = error(401, "missing or wrong token: pass ?token=TOKEN or an Authorization: Bearer "
-                                      "header", "NotAuthenticated")
+                response = error(
+                    401,
+                    "missing or wrong token: pass ?token=TOKEN or an Authorization: Bearer header",
+                    "NotAuthenticated",
+                )
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -139,8 +145,11 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     torch.set_num_threads(1)  # one tiny query per request: more threads only contend
     if bot is None:
         bot = Bot.load(settings.model, db=settings.db)
-    app = FastAPI(title="memchat", version=__version__,
-                  description="A response-selection bot (MemN2N) with the Rasa REST channel contract.")
+    app = FastAPI(
+        title="memchat",
+        version=__version__,
+        description="A response-selection bot (MemN2N) with the Rasa REST channel contract.",
+    )
     app.state.bot = bot
     turns = ThreadPoolExecutor(1, thread_name_prefix="memchat-turn")
 
@@ -163,9 +172,17 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
         """Health check of the REST channel."""
         return {"status": "ok"}
 
-    @app.post("/webhooks/rest/webhook", response_model=list[BotMessage], tags=["rest channel"],
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": UserMessage.model_json_schema()}}}})
+    @app.post(
+        "/webhooks/rest/webhook",
+        response_model=list[BotMessage],
+        tags=["rest channel"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": UserMessage.model_json_schema()}},
+            }
+        },
+    )
     async def webhook(request: Request) -> list[dict]:
         """Answer one user message: the user turn and every reply are stored before this returns.
 
@@ -176,8 +193,9 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
         except ValidationError as e:
             return invalid(e.errors())
         try:
-            replies = await asyncio.get_running_loop().run_in_executor(turns, bot.respond, message.sender,
-                                                                        message.message)
+            replies = await asyncio.get_running_loop().run_in_executor(
+                turns, bot.respond, message.sender, message.message
+            )
         except MemchatError as e:
             return error(400, str(e), "BadRequest")
         return [{"recipient_id": message.sender, "text": text} for text in replies]
@@ -199,8 +217,12 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     @app.get("/status", tags=["server"])
     def status() -> dict:
         """The model this server answers with, its store and its plugins."""
-        return {"model_file": str(bot.model_path), "store": bot.store.shown, "memchat_version": __version__,
-                "plugins": [name for name, _ in bot.manager.pm.list_name_plugin()]}
+        return {
+            "model_file": str(bot.model_path),
+            "store": bot.store.shown,
+            "memchat_version": __version__,
+            "plugins": [name for name, _ in bot.manager.pm.list_name_plugin()],
+        }
 
     @app.get("/version", tags=["server"])
     async def version() -> dict:
@@ -209,8 +231,9 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     call_all(bot.manager.pm, "register_routes", {"app": app})
 
     if settings.cors:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "OPTIONS"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"]
+        )
     app.add_middleware(BodyLimit, limit=settings.max_body)
     if settings.auth_token:
         app.add_middleware(TokenCheck, token=settings.auth_token)  # outermost: nothing runs before it

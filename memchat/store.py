@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,11 +41,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
-from memchat.dialogs import SPEAKERS
+from memchat.babi import SPEAKERS, Turn
 from memchat.errors import MemchatError
 from memchat.locks import ProcessLock
 
 DEFAULT_URL = "sqlite:///memchat.db"
+DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"  # see resolve_url
 
 metadata = MetaData()
 
@@ -80,14 +82,33 @@ events_table = Table(
 )
 
 
+# The migrations of named sets: a plugin's tables get numbered migrations of their own
+# (``Store.migrate_set``), as llm's embeddings do, recorded apart from memchat's.
+set_migrations_table = Table(
+    "memchat_set_migrations",
+    metadata,
+    Column("set_name", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+Migration = tuple[int, str, Callable[[Connection], None]]  # (version, name, function)
+
+
 def _migration_1(conn: Connection) -> None:
     for table in (conversations_table, events_table):
         table.create(conn)
 
 
-# (version, name, function): append only; a released migration never changes.
-MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+def _migration_2(conn: Connection) -> None:
+    set_migrations_table.create(conn)
+
+
+# Append only; a released migration never changes.
+MIGRATIONS: list[Migration] = [
     (1, "conversations and events", _migration_1),
+    (2, "named migration sets", _migration_2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -95,14 +116,20 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 # Statements of the hot path, built once: building them per call cost more than running them.
 _LAST_SEQ = select(conversations_table.c.last_seq).where(conversations_table.c.id == bindparam("cid"))
 _NEW_CONVERSATION = insert(conversations_table).values(
-    id=bindparam("cid"), created_at=bindparam("now"), updated_at=bindparam("now"), last_seq=0)
+    id=bindparam("cid"), created_at=bindparam("now"), updated_at=bindparam("now"), last_seq=0
+)
 _BUMP = (
     update(conversations_table)
     .where(conversations_table.c.id == bindparam("cid"), conversations_table.c.last_seq == bindparam("old"))
     .values(last_seq=bindparam("new"), updated_at=bindparam("now"))
 )
-_EVENT_COLUMNS = (events_table.c.seq, events_table.c.speaker, events_table.c.text, events_table.c.timestamp,
-                  events_table.c.data)
+_EVENT_COLUMNS = (
+    events_table.c.seq,
+    events_table.c.speaker,
+    events_table.c.text,
+    events_table.c.timestamp,
+    events_table.c.data,
+)
 _RECENT = (
     select(*_EVENT_COLUMNS)
     .where(events_table.c.conversation_id == bindparam("cid"))
@@ -118,6 +145,9 @@ _AFTER = (
 
 @dataclass
 class Event:
+    """One stored row of a conversation. The model reads ``Turn``s (``Event.turn``): the store
+    and the model meet there, and nowhere else."""
+
     speaker: str  # user, bot or kb
     text: str
     data: dict | None = None
@@ -125,9 +155,18 @@ class Event:
     timestamp: float = 0.0  # set by the store
     conversation_id: str = ""
 
+    def turn(self) -> Turn:
+        """What the model reads of this event: speaker and text (its seq in the turn's ``line``)."""
+        return Turn(self.speaker, self.text, self.seq)
+
     def to_dict(self) -> dict:
-        return {"seq": self.seq, "speaker": self.speaker, "text": self.text, "timestamp": self.timestamp,
-                "data": self.data}
+        return {
+            "seq": self.seq,
+            "speaker": self.speaker,
+            "text": self.text,
+            "timestamp": self.timestamp,
+            "data": self.data,
+        }
 
 
 @dataclass
@@ -164,7 +203,7 @@ class Store:
     # ---- schema -------------------------------------------------------------------------
     def migrate(self) -> None:
         """Apply the migrations this database lacks; refuse a newer or a foreign database."""
-        try:
+        with self._migrating():
             with self.engine.begin() as conn:
                 names = set(inspect(conn).get_table_names())
                 if "memchat_migrations" not in names:
@@ -175,17 +214,59 @@ class Store:
                         )
                     migrations_table.create(conn)
                 done = set(conn.scalars(select(migrations_table.c.version)))
-                newest = max(done, default=0)
-                if newest > SCHEMA_VERSION:
-                    raise MemchatError(
-                        f"database {self.shown}: schema version {newest} was written by a newer memchat; "
-                        f"this one knows up to version {SCHEMA_VERSION}: upgrade memchat"
+                self._apply(
+                    conn,
+                    "",
+                    done,
+                    MIGRATIONS,
+                    lambda v, name: insert(migrations_table).values(version=v, name=name, applied_at=time.time()),
+                )
+
+    def migrate_set(self, set_name: str, migrations: Sequence[Migration]) -> None:
+        """Apply the migrations of a named set (a plugin's tables) that this database lacks.
+
+        Each set is numbered on its own from 1 and recorded in ``memchat_set_migrations``; a first
+        migration that creates its tables with ``checkfirst=True`` adopts tables made before."""
+        with self._migrating():
+            with self.engine.begin() as conn:
+                done = set(
+                    conn.scalars(
+                        select(set_migrations_table.c.version).where(set_migrations_table.c.set_name == set_name)
                     )
-                for version, name, apply in MIGRATIONS:
-                    if version not in done:
-                        apply(conn)
-                        conn.execute(insert(migrations_table).values(version=version, name=name,
-                                                                     applied_at=time.time()))
+                )
+                self._apply(
+                    conn,
+                    f"migration set '{set_name}' ",
+                    done,
+                    migrations,
+                    lambda v, name: insert(set_migrations_table).values(
+                        set_name=set_name, version=v, name=name, applied_at=time.time()
+                    ),
+                )
+
+    def _apply(
+        self,
+        conn: Connection,
+        what: str,
+        done: set[int],
+        migrations: Sequence[Migration],
+        record: Callable[[int, str], object],
+    ) -> None:
+        newest, known = max(done, default=0), max((v for v, _, _ in migrations), default=0)
+        if newest > known:
+            raise MemchatError(
+                f"database {self.shown}: {what}schema version {newest} was written by a newer memchat; "
+                f"this one knows up to version {known}: upgrade memchat"
+            )
+        for version, name, apply in migrations:
+            if version not in done:
+                apply(conn)
+                conn.execute(record(version, name))
+
+    @contextmanager
+    def _migrating(self) -> Iterator[None]:
+        try:
+            yield
         except IntegrityError:
             pass  # another process applied the same migration at the same moment
         except SQLAlchemyError as e:
@@ -230,10 +311,20 @@ class Store:
                 raise ValueError(f"speaker must be one of {SPEAKERS}, got {e.speaker!r}")
             out.append(Event(e.speaker, e.text, e.data, last + i, now, conversation_id))
         if out:
-            conn.execute(insert(events_table), [
-                {"conversation_id": conversation_id, "seq": e.seq, "speaker": e.speaker, "text": e.text,
-                 "timestamp": e.timestamp, "data": e.data} for e in out
-            ])
+            conn.execute(
+                insert(events_table),
+                [
+                    {
+                        "conversation_id": conversation_id,
+                        "seq": e.seq,
+                        "speaker": e.speaker,
+                        "text": e.text,
+                        "timestamp": e.timestamp,
+                        "data": e.data,
+                    }
+                    for e in out
+                ],
+            )
             # the WHERE on last_seq makes a concurrent writer fail here instead of interleaving
             done = conn.execute(_BUMP, {"cid": conversation_id, "old": last, "new": last + len(out), "now": now})
             if done.rowcount != 1:
@@ -255,7 +346,10 @@ class Store:
 
     def exists(self, conversation_id: str) -> bool:
         with self.reader() as conn:
-            return conn.scalar(select(conversations_table.c.id).where(conversations_table.c.id == conversation_id)) is not None
+            return (
+                conn.scalar(select(conversations_table.c.id).where(conversations_table.c.id == conversation_id))
+                is not None
+            )
 
     def conversations(self, limit: int = 20) -> list[tuple[str, int, float]]:
         """(id, events, last update) of the most recently updated conversations."""

@@ -1,4 +1,11 @@
-"""Training a memory network: the loop, early stopping on dev accuracy, and per-task defaults."""
+"""Training a memory network: one library call from a folder to a bundle (``train_bot``), the loop
+with early stopping on dev accuracy, and per-task defaults.
+
+    bundle = train_bot("dialogues", seed=0)                 # read, featurize, train, save
+    data = TrainingData.read(path, task=5); model, result = data.fit(seed=1)   # the steps, for benches
+
+The command line (``memchat train``) only parses its flags, calls ``train_bot`` and prints.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,18 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 
 import torch
 
-from memchat.dialogs import Dialog, KBFact
+from memchat.babi import Dialog, KBFact, read_candidates, read_dialogs, read_kb
+from memchat.bundle import Bundle, bundle_metadata, save_bundle
 from memchat.errors import MemchatError
 from memchat.evaluate import Scores, predict, score
 from memchat.featurize import Batch, EncodedDialogs, Featurizer
 from memchat.model import MemN2N, MemN2NConfig
+from memchat.taskfiles import TaskFiles, find_task_files
 
 
 @dataclass
@@ -46,7 +56,10 @@ def folder_settings(folder: Path) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise MemchatError(f"{path}: not valid TOML: {e}") from None
     known = {f.name: f.type for f in fields(TrainConfig)} | {
-        f.name: f.type for f in fields(MemN2NConfig) if f.name in ("dim", "hops", "memory", "match", "context", "dropout")}
+        f.name: f.type
+        for f in fields(MemN2NConfig)
+        if f.name in ("dim", "hops", "memory", "match", "context", "dropout")
+    }
     known.pop("seed")  # the command line's --seed, default 0, always wins
     for key, value in table.items():
         if key not in known:
@@ -62,7 +75,9 @@ def folder_settings(folder: Path) -> dict:
 TASK_DEFAULTS: dict[int | None, dict] = {
     None: dict(dim=64, hops=3, memory=100, dropout=0.2),
     1: dict(dim=64, hops=1, memory=100),
-    2: dict(dim=64, hops=1, memory=100, lr_decay=1.0, patience=20, epochs=100),  # leaving a 92% plateau takes 20-40 epochs at full lr
+    2: dict(
+        dim=64, hops=1, memory=100, lr_decay=1.0, patience=20, epochs=100
+    ),  # leaving a 92% plateau takes 20-40 epochs at full lr
     3: dict(dim=64, hops=3, memory=100),
     4: dict(dim=64, hops=1, memory=100),
     5: dict(dim=32, hops=3, memory=100, dropout=0.2),  # d 64 measured no more accurate and 1.5x slower
@@ -71,7 +86,10 @@ TASK_DEFAULTS: dict[int | None, dict] = {
 
 
 def prepare(
-    settings: dict, train_dialogs: Sequence[Dialog], candidates: Sequence[str] | None, facts: Iterable[KBFact],
+    settings: dict,
+    train_dialogs: Sequence[Dialog],
+    candidates: Sequence[str] | None,
+    facts: Iterable[KBFact],
     seed: int = 0,
 ) -> tuple[Featurizer, MemN2NConfig, TrainConfig]:
     """The featurizer, model config and training config for ``settings`` (MemN2NConfig and
@@ -90,9 +108,7 @@ def prepare(
     return featurizer, config, train_cfg
 
 
-def bucketed_batches(
-    featurizer: Featurizer, enc: EncodedDialogs, size: int, generator: torch.Generator
-) -> list[Batch]:
+def bucketed_batches(featurizer: Featurizer, enc: EncodedDialogs, size: int, generator: torch.Generator) -> list[Batch]:
     """Batches of dialogues of similar length, built once: padding stays small, and an epoch
     only shuffles their order (rebuilding batches every epoch costs as much as training them)."""
     lengths = enc.start[1:] - enc.start[:-1]
@@ -178,3 +194,130 @@ def train(
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class TrainingData:
+    """A folder's (or a file's) dialogues read and encoded, with the featurizer and the configs
+    its settings give: everything a training run needs but the seed."""
+
+    files: TaskFiles
+    featurizer: Featurizer
+    config: MemN2NConfig
+    train_cfg: TrainConfig
+    train_enc: EncodedDialogs
+    dev_enc: EncodedDialogs | None
+
+    @classmethod
+    def read(cls, path: str | Path, task: int | None = None, seed: int = 0, **settings) -> TrainingData:
+        """``settings`` (MemN2NConfig and TrainConfig fields; None means "not given") win over the
+        folder's config.toml, which wins over the task's defaults."""
+        path = Path(path)
+        files = find_task_files(path, task)
+        merged = dict(TASK_DEFAULTS.get(files.task, TASK_DEFAULTS[None]))
+        merged.update(folder_settings(path if path.is_dir() else path.parent))
+        merged.update({k: v for k, v in settings.items() if v is not None})
+        unknown = set(merged) - set(TrainConfig.__dataclass_fields__) - set(MemN2NConfig.__dataclass_fields__)
+        if unknown:
+            raise MemchatError(f"unknown training setting '{sorted(unknown)[0]}'")
+        train_dialogs = [d for p in files.train for d in read_dialogs(p)]
+        dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
+        candidates = read_candidates(files.candidates) if files.candidates else None
+        facts = [f for p in files.kb for f in read_kb(p)]
+        featurizer, config, train_cfg = prepare(merged, train_dialogs, candidates, facts, seed)
+        return cls(
+            files,
+            featurizer,
+            config,
+            train_cfg,
+            featurizer.encode(train_dialogs),
+            featurizer.encode(dev_dialogs) if dev_dialogs else None,
+        )
+
+    def summary(self) -> str:
+        """One line on what is about to be trained."""
+        f, dev = self.featurizer, self.dev_enc
+        return (
+            f"training on {self.train_enc.num_examples} replies in {self.train_enc.num_dialogs} dialogues"
+            f" ({', '.join(p.name for p in self.files.train)}); dev: "
+            + (f"{dev.num_examples} replies ({', '.join(p.name for p in self.files.dev)})" if dev else "none")
+            + f"; {len(f.candidates)} candidates, {len(f.vocab)} words, {len(f.entities)} entities"
+        )
+
+    def fit(
+        self,
+        seed: int | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
+        on_epoch: Callable[[EpochReport], None] | None = None,
+    ) -> tuple[MemN2N, TrainResult]:
+        """A new model trained on this data (``seed``: default the one it was read with)."""
+        cfg = self.train_cfg if seed is None else TrainConfig(**{**self.train_cfg.to_dict(), "seed": seed})
+        torch.manual_seed(cfg.seed)
+        model = MemN2N(self.config, self.featurizer.cand_bow, self.featurizer.cand_ent)
+        result = train(model, self.featurizer, self.train_enc, self.dev_enc, cfg, on_batch=on_batch, on_epoch=on_epoch)
+        return model, result
+
+    def describe(self, result: TrainResult, cfg: TrainConfig | None = None) -> dict:
+        """What a bundle's metadata keeps of the data and the run."""
+        return {
+            "train_config": (cfg or self.train_cfg).to_dict(),
+            "data": {
+                "train": [str(p) for p in self.files.train],
+                "dev": [str(p) for p in self.files.dev],
+                "candidates": str(self.files.candidates) if self.files.candidates else None,
+                "kb": [str(p) for p in self.files.kb],
+                "task": self.files.task,
+            },
+            "training": {
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.epochs),
+                "seconds": round(result.seconds, 2),
+                "dev": result.best_dev.to_dict() if result.best_dev else None,
+                "history": [
+                    {
+                        "epoch": r.epoch,
+                        "loss": round(r.loss, 5),
+                        "seconds": round(r.seconds, 3),
+                        "dev_per_response": r.dev.per_response if r.dev else None,
+                    }
+                    for r in result.epochs
+                ],
+            },
+        }
+
+
+def train_bot(
+    path: str | Path,
+    task: int | None = None,
+    *,
+    out: str | Path = "models",
+    name: str | None = None,
+    seed: int = 0,
+    match: bool | None = None,
+    context: bool | None = None,
+    on_start: Callable[[TrainingData], None] | None = None,
+    on_batch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    **settings,
+) -> tuple[Bundle, TrainResult]:
+    """Train a bot on the dialogues at ``path`` (a folder or a ``-trn.txt`` file) and write its
+    bundle to ``out/name`` (default name ``task<N>-<date>-<time>``); returns the bundle, loaded,
+    and the run's figures.
+
+    ``settings`` are MemN2NConfig and TrainConfig fields (``dim=32``, ``epochs=10``...); ``match=False``
+    leaves out the match features (and the context ones with them), ``context=False`` keeps the
+    paper's features only. The callbacks feed a progress display."""
+    if match is False:
+        settings["match"] = False
+    if context is False:
+        settings["context"] = False
+    data = TrainingData.read(path, task, seed=seed, **settings)
+    if on_start:
+        on_start(data)
+    model, result = data.fit(on_batch=on_batch, on_epoch=on_epoch)
+    if not name:
+        prefix = f"task{data.files.task}" if data.files.task is not None else "model"
+        name = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
+    metadata = bundle_metadata(model, data.featurizer, data.describe(result))
+    path = save_bundle(Path(out) / name, model, data.featurizer, metadata=metadata)
+    return Bundle(model, data.featurizer, metadata, path), result

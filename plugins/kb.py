@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, intersect, select
 
-from memchat.dialogs import read_kb
+from memchat.babi import read_kb
 from memchat.hookspecs import hookimpl
 from memchat.kbquery import by_restaurant, parse_call, result_lines
 
@@ -35,13 +35,18 @@ kb_facts = Table(
     Column("value", String(255), nullable=False),
 )
 
-_ready: weakref.WeakSet = weakref.WeakSet()  # engines whose kb_facts table is known to exist
+# The plugin's own numbered migrations (the store's named set "kb"): append only.
+MIGRATIONS = [
+    (1, "kb_facts", lambda conn: kb_facts.create(conn, checkfirst=True)),  # adopts a table made before sets
+]
+
+_ready: weakref.WeakSet = weakref.WeakSet()  # engines whose migrations are known to be applied
 
 
 def ensure_table(store) -> None:
-    """Create kb_facts if missing; checked once per engine, not on every api call."""
+    """Apply the plugin's migrations if missing; checked once per engine, not on every api call."""
     if store.engine not in _ready:
-        metadata.create_all(store.engine, checkfirst=True)
+        store.migrate_set("kb", MIGRATIONS)
         _ready.add(store.engine)
 
 
@@ -52,9 +57,9 @@ def load(store, path: str | Path) -> int:
     with store.engine.begin() as conn:
         conn.execute(delete(kb_facts))
         if facts:
-            conn.execute(insert(kb_facts), [
-                {"restaurant": f.subject, "relation": f.relation, "value": f.value} for f in facts
-            ])
+            conn.execute(
+                insert(kb_facts), [{"restaurant": f.subject, "relation": f.relation, "value": f.value} for f in facts]
+            )
     return len(facts)
 
 
@@ -71,7 +76,8 @@ def query(store, action: str) -> list[str] | None:
             for rel, value in wanted
         ]
         rows_query = rows_query.where(
-            kb_facts.c.restaurant.in_(intersect(*matching) if len(matching) > 1 else matching[0]))
+            kb_facts.c.restaurant.in_(intersect(*matching) if len(matching) > 1 else matching[0])
+        )
     with store.reader() as conn:
         rows = conn.execute(rows_query).all()
     return result_lines(by_restaurant(rows), len(action.split()) - 1)
@@ -89,7 +95,7 @@ def execute_action(store, conversation_id, action):
 
 @hookimpl
 def register_commands(cli):
-    from memchat.cli import DB_HELP
+    from memchat.store import DB_HELP
 
     @cli.group()
     def kb():

@@ -59,28 +59,39 @@ def pytest_configure(config):
 
 # A small restaurant task in the dialog bAbI task-5 form, with its knowledge base. Each restaurant:
 # (name, cuisine, location, price, rating, party size, greeting of its dialogue or None for none)
-RESTAURANTS = [("resto_a", "italian", "paris", "cheap", "7", "six", "hi"),
-               ("resto_b", "french", "rome", "expensive", "3", "two", "hello"),
-               ("resto_c", "korean", "seoul", "cheap", "5", "four", None)]
+RESTAURANTS = [
+    ("resto_a", "italian", "paris", "cheap", "7", "six", "hi"),
+    ("resto_b", "french", "rome", "expensive", "3", "two", "hello"),
+    ("resto_c", "korean", "seoul", "cheap", "5", "four", None),
+]
 
 
 def _facts(name, cuisine, location, price, rating, size):
     """A restaurant's relations, in the order of the knowledge-base file."""
-    return [("R_cuisine", cuisine), ("R_location", location), ("R_price", price), ("R_rating", rating),
-            ("R_phone", f"{name}_phone"), ("R_address", f"{name}_address"), ("R_number", size)]
+    return [
+        ("R_cuisine", cuisine),
+        ("R_location", location),
+        ("R_price", price),
+        ("R_rating", rating),
+        ("R_phone", f"{name}_phone"),
+        ("R_address", f"{name}_address"),
+        ("R_number", size),
+    ]
 
 
 def _booking(name, cuisine, location, price, rating, size, greeting):
     """A dialogue booking this restaurant; results in the dataset's relation order."""
     facts = dict(_facts(name, cuisine, location, price, rating, size))
     order = ["R_phone", "R_cuisine", "R_address", "R_location", "R_number", "R_price", "R_rating"]
-    lines = [f"{greeting}\thello what can i help you with today",
-             f"may i have a table in {location} with {cuisine} food for {size} in a {price} price range\ti'm on it",
-             f"<SILENCE>\tapi_call {cuisine} {location} {size} {price}",
-             *(f"{name} {rel} {facts[rel]}" for rel in order),
-             f"<SILENCE>\twhat do you think of this option: {name}",
-             "let's do it\tgreat let me do the reservation",
-             "thanks\tyou're welcome"]
+    lines = [
+        f"{greeting}\thello what can i help you with today",
+        f"may i have a table in {location} with {cuisine} food for {size} in a {price} price range\ti'm on it",
+        f"<SILENCE>\tapi_call {cuisine} {location} {size} {price}",
+        *(f"{name} {rel} {facts[rel]}" for rel in order),
+        f"<SILENCE>\twhat do you think of this option: {name}",
+        "let's do it\tgreat let me do the reservation",
+        "thanks\tyou're welcome",
+    ]
     return "".join(f"{i} {line}\n" for i, line in enumerate(lines, start=1))
 
 
@@ -91,27 +102,27 @@ SMALL_KB = "".join(f"1 {r[0]} {rel}\t{value}\n" for r in RESTAURANTS for rel, va
 @pytest.fixture(scope="session")
 def small(tmp_path_factory) -> Path:
     """A folder with the small restaurant task (train = dev) and a bundle trained on it (./model)."""
-    import torch
-
-    from memchat.bundle import save_bundle
-    from memchat.dialogs import read_dialogs, read_kb
-    from memchat.featurize import Featurizer
-    from memchat.model import MemN2N, MemN2NConfig
-    from memchat.train import TrainConfig, train
+    from memchat.train import train_bot
 
     folder = tmp_path_factory.mktemp("small")
     (folder / "small-trn.txt").write_text(SMALL_TRAIN)
     (folder / "small-dev.txt").write_text(SMALL_TRAIN)
     (folder / "small-kb.txt").write_text(SMALL_KB)
-    dialogs = read_dialogs(folder / "small-trn.txt")
-    feat = Featurizer.from_training(dialogs, None, read_kb(folder / "small-kb.txt"))
-    torch.manual_seed(0)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=24, hops=2, memory=50))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
-    enc = feat.encode(dialogs)
-    result = train(model, feat, enc, enc, TrainConfig(epochs=80, patience=80, lr=0.03, batch_dialogs=1))
+    _, result = train_bot(
+        folder,
+        out=folder,
+        name="model",
+        context=False,
+        dim=24,
+        hops=2,
+        memory=50,
+        dropout=0.0,
+        epochs=80,
+        patience=80,
+        lr=0.03,
+        batch_dialogs=1,
+    )
     assert result.best_dev.per_response == 1.0, "the small model must learn its two dialogues"
-    save_bundle(folder / "model", model, feat, {})
     return folder
 
 

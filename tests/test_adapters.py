@@ -43,20 +43,35 @@ def history(small, db, conversation_id):
 # ---- Rasa: a real rasa-sdk action server, posted the JSON Rasa sends ---------------------
 def rasa_call(sender: str, text: str, version: str) -> dict:
     """The body Rasa posts to an action server's /webhook to run ``action_memchat``."""
-    latest = {"text": text, "intent": {"name": "nlu_fallback", "confidence": 1.0}, "entities": [],
-              "intent_ranking": []}
+    latest = {"text": text, "intent": {"name": "nlu_fallback", "confidence": 1.0}, "entities": [], "intent_ranking": []}
     return {
         "next_action": "action_memchat",
         "sender_id": sender,
         "version": version,
-        "domain": {"version": "3.1", "actions": ["action_memchat"], "intents": ["nlu_fallback"], "slots": {},
-                   "responses": {}, "forms": {}, "entities": []},
+        "domain": {
+            "version": "3.1",
+            "actions": ["action_memchat"],
+            "intents": ["nlu_fallback"],
+            "slots": {},
+            "responses": {},
+            "forms": {},
+            "entities": [],
+        },
         "tracker": {
-            "sender_id": sender, "conversation_id": sender, "slots": {}, "latest_message": latest,
-            "latest_event_time": time.time(), "followup_action": None, "paused": False,
-            "latest_input_channel": "rest", "latest_action_name": "action_listen", "active_loop": {},
-            "events": [{"event": "action", "name": "action_listen", "timestamp": time.time()},
-                       {"event": "user", "text": text, "parse_data": latest, "timestamp": time.time()}],
+            "sender_id": sender,
+            "conversation_id": sender,
+            "slots": {},
+            "latest_message": latest,
+            "latest_event_time": time.time(),
+            "followup_action": None,
+            "paused": False,
+            "latest_input_channel": "rest",
+            "latest_action_name": "action_listen",
+            "active_loop": {},
+            "events": [
+                {"event": "action", "name": "action_listen", "timestamp": time.time()},
+                {"event": "user", "text": text, "parse_data": latest, "timestamp": time.time()},
+            ],
         },
     }
 
@@ -65,9 +80,13 @@ def test_rasa_custom_action_on_a_real_action_server(small, memchat_env, tmp_path
     rasa_sdk = pytest.importorskip("rasa_sdk", reason="the Rasa adapter needs memchat[rasa]")
     httpx = pytest.importorskip("httpx2", reason="the tests talk HTTP through httpx2 (memchat[dev])")
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions",
-                               "memchat_plugins.adapters.rasa_action", "--port", str(port)],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "memchat_plugins.adapters.rasa_action", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(server, url + "/health")

@@ -20,8 +20,16 @@ def test_task1_reaches_99_percent_dev(babi, tmp_path):
     assert meta["data"]["candidates"].endswith("dialog-babi-candidates.txt")
     assert len(meta["candidates"]) == 4212
     # the knowledge base's 7 relations, and restaurant names as entities of their own (context features)
-    assert meta["entity_types"] == ["R_address", "R_cuisine", "R_location", "R_name", "R_number", "R_phone",
-                                    "R_price", "R_rating"]
+    assert meta["entity_types"] == [
+        "R_address",
+        "R_cuisine",
+        "R_location",
+        "R_name",
+        "R_number",
+        "R_phone",
+        "R_price",
+        "R_rating",
+    ]
 
 
 def test_task3_options_best_rated_first(babi, tmp_path):

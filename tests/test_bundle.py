@@ -4,8 +4,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from memchat.babi import read_dialogs, read_kb
 from memchat.bundle import load_bundle, pack_bundle, save_bundle
-from memchat.dialogs import read_dialogs, read_kb
 from memchat.errors import MemchatError
 from memchat.evaluate import predict
 from memchat.featurize import Featurizer
@@ -17,8 +17,11 @@ def saved(tiny, tmp_path, request):
     dialogs = read_dialogs(tiny / "tiny-trn.txt")
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=request.param)
     torch.manual_seed(0)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=request.param))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    model = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=request.param),
+        feat.cand_bow,
+        feat.cand_ent,
+    )
     model.eval()
     path = save_bundle(tmp_path / "b", model, feat, {"training": {"best_epoch": 1}})
     return path, model, feat, dialogs
@@ -30,7 +33,10 @@ def test_round_trip_gives_the_same_scores(saved):
     enc = feat.encode(dialogs)
     batch = feat.batch(enc, torch.arange(len(dialogs)))
     with torch.no_grad():
-        assert torch.equal(model(batch)[0], bundle.model(bundle.featurizer.batch(bundle.featurizer.encode(dialogs), torch.arange(2)))[0])
+        assert torch.equal(
+            model(batch)[0],
+            bundle.model(bundle.featurizer.batch(bundle.featurizer.encode(dialogs), torch.arange(2)))[0],
+        )
     assert bundle.featurizer.candidates == feat.candidates
     assert bundle.featurizer.entities.entities == feat.entities.entities
     assert bundle.featurizer.entities.subjects == feat.entities.subjects and feat.entities.subjects
@@ -45,8 +51,11 @@ def test_bundles_before_the_next_match_kind_still_load(tiny, tmp_path):
     dialogs = read_dialogs(tiny / "tiny-trn.txt")
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=True)
     feat = Featurizer(feat.vocab, feat.entities, feat.candidates, context=True, kinds=3)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=True, match_kinds=3))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    model = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=True, match_kinds=3),
+        feat.cand_bow,
+        feat.cand_ent,
+    )
     path = save_bundle(tmp_path / "old", model.eval(), feat, {})
     meta = json.loads((path / "metadata.json").read_text())
     del meta["config"]["match_kinds"]  # as bundles made before the field have it
@@ -87,8 +96,10 @@ def edit_metadata(path, **changes):
         (lambda p: edit_metadata(p, candidates="x"), "field 'candidates' is missing or not a list"),
         (lambda p: edit_metadata(p, config={"dim": 3}), "field 'config' does not fit"),
         (lambda p: (p / "model.safetensors").unlink(), "model.safetensors is missing"),
-        (lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:100]),
-         "model.safetensors: damaged"),
+        (
+            lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:100]),
+            "model.safetensors: damaged",
+        ),
     ],
 )
 def test_damaged_bundles_say_what_is_wrong(saved, damage, message):

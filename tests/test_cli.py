@@ -12,8 +12,26 @@ def runner():
 
 
 def train_tiny(runner, tiny, tmp_path, *extra):
-    return runner.invoke(cli, ["train", str(tiny), "--out", str(tmp_path / "models"), "--epochs", "30",
-                               "--dim", "16", "--lr", "0.05", "--batch", "1", "--patience", "30", *extra])
+    return runner.invoke(
+        cli,
+        [
+            "train",
+            str(tiny),
+            "--out",
+            str(tmp_path / "models"),
+            "--epochs",
+            "30",
+            "--dim",
+            "16",
+            "--lr",
+            "0.05",
+            "--batch",
+            "1",
+            "--patience",
+            "30",
+            *extra,
+        ],
+    )
 
 
 def test_train_then_evaluate(runner, tiny, tmp_path):
@@ -41,8 +59,9 @@ def test_train_without_match_features(runner, tiny, tmp_path):
 def test_evaluate_errors_shows_context_gold_and_prediction(runner, tiny, tmp_path):
     result = train_tiny(runner, tiny, tmp_path, "--epochs", "1", "--lr", "0.0001", "--name", "weak")
     assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["evaluate", str(tmp_path / "models/weak"), str(tiny / "tiny-dev.txt"),
-                                 "--errors", "2"])
+    result = runner.invoke(
+        cli, ["evaluate", str(tmp_path / "models/weak"), str(tiny / "tiny-dev.txt"), "--errors", "2"]
+    )
     assert result.exit_code == 0
     assert result.stdout.count("gold      ") == 2 and result.stdout.count("predicted ") == 2
     assert "tiny-dev.txt:" in result.stdout
@@ -69,7 +88,8 @@ def test_malformed_training_file_names_its_line(runner, tiny, tmp_path):
     result = runner.invoke(cli, ["train", str(tiny), "--out", str(tmp_path / "m")])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"Error: {tiny / 'tiny-trn.txt'}:2: expected turn id 2 (or 1 to start a new dialogue), got 3")
+        f"Error: {tiny / 'tiny-trn.txt'}:2: expected turn id 2 (or 1 to start a new dialogue), got 3"
+    )
     assert not (tmp_path / "m").exists()
 
 
@@ -83,13 +103,17 @@ def test_several_tasks_need_a_task_number(runner, tiny):
 def test_python_dash_m(tmp_path):
     import subprocess
     import sys
+
     out = subprocess.run([sys.executable, "-m", "memchat", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "memchat" in out.stdout
 
 
 def test_context_features_are_on_by_default_and_paper_turns_them_off(runner, tiny, tmp_path):
-    for name, extra, context in (("default", (), True), ("paper", ("--paper",), False),
-                                 ("plain", ("--no-match",), False)):
+    for name, extra, context in (
+        ("default", (), True),
+        ("paper", ("--paper",), False),
+        ("plain", ("--no-match",), False),
+    ):
         result = train_tiny(runner, tiny, tmp_path, "--epochs", "1", "--name", name, *extra)
         assert result.exit_code == 0, result.output
         meta = json.loads((tmp_path / f"models/{name}/metadata.json").read_text())

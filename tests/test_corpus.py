@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from memchat.babi import BOT, KB, SILENCE, USER, read_candidates, read_dialogs, read_kb
 from memchat.cli import cli
 from memchat.corpus import write_corpus
-from memchat.dialogs import BOT, KB, SILENCE, USER, read_candidates, read_dialogs, read_kb
 from memchat.kbquery import NO_RESULT, run_call
 from memchat.train import folder_settings
 
@@ -22,7 +22,9 @@ def test_the_checked_in_corpus_is_the_generators_output(tmp_path):
 
 
 def test_dev_phrasings_are_not_in_the_training_dialogues():
-    said = lambda name: {t.text for d in read_dialogs(DIALOGUES / name) for t in d.turns if t.speaker == USER}
+    def said(name):
+        return {t.text for d in read_dialogs(DIALOGUES / name) for t in d.turns if t.speaker == USER}
+
     train, dev = said("restaurant-trn.txt"), said("restaurant-dev.txt")
     assert len(dev) > 200
     assert dev & train == {SILENCE}
@@ -39,7 +41,7 @@ def test_recorded_results_are_what_the_knowledge_base_answers_and_replies_are_ca
                 if t.speaker == BOT:
                     assert t.text in candidates, f"{name}:{t.line}"
                 if t.speaker == BOT and t.text.startswith("api_call"):
-                    results = [r.text for r in turns[i + 1:] if r.speaker == KB]
+                    results = [r.text for r in turns[i + 1 :] if r.speaker == KB]
                     recorded = results[: len(run_call(facts, t.text))]
                     assert recorded == run_call(facts, t.text), f"{name}:{t.line}"
                     calls += 1
@@ -55,8 +57,9 @@ def test_init_scaffolds_a_bot_that_trains_and_answers(tmp_path):
     assert result.exit_code == 0, result.output
     assert "memchat start" in result.stdout
     assert folder_settings(folder)["hops"] == 2
-    result = runner.invoke(cli, ["train", str(folder), "--out", str(tmp_path / "models"), "--name", "b",
-                                 "--epochs", "2"])
+    result = runner.invoke(
+        cli, ["train", str(folder), "--out", str(tmp_path / "models"), "--name", "b", "--epochs", "2"]
+    )
     assert result.exit_code == 0, result.output
     from memchat.bot import Bot
 
@@ -67,12 +70,15 @@ def test_init_scaffolds_a_bot_that_trains_and_answers(tmp_path):
     assert again.exit_code != 0 and "not empty" in again.output
 
 
-@pytest.mark.parametrize("text,message", [
-    ("[train]\nhopz = 2\n", "[train] hopz: unknown setting"),
-    ("[train]\nhops = \"two\"\n", "[train] hops: expected int, got 'two'"),
-    ("[train]\nhops = true\n", "[train] hops: expected int, got True"),
-    ("[train\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[train]\nhopz = 2\n", "[train] hopz: unknown setting"),
+        ('[train]\nhops = "two"\n', "[train] hops: expected int, got 'two'"),
+        ("[train]\nhops = true\n", "[train] hops: expected int, got True"),
+        ("[train\n", "not valid TOML"),
+    ],
+)
 def test_a_bad_config_is_one_line_naming_the_file_and_setting(tiny, text, message):
     (tiny / "config.toml").write_text(text)
     result = CliRunner().invoke(cli, ["train", str(tiny), "--epochs", "1"])

@@ -1,20 +1,34 @@
 import torch
 
-from memchat.dialogs import Dialog, KBFact, Turn
-from memchat.featurize import NAME_TYPE, SPEAKERS, EntityTable, Featurizer, tokenize
+from memchat.babi import SPEAKERS, Dialog, KBFact, Turn
+from memchat.entities import NAME_TYPE, EntityTable, tokenize
+from memchat.featurize import Featurizer
 
 
 def dialog(*turns):
     return Dialog([Turn(s, t, i) for i, (s, t) in enumerate(turns)])
 
 
-KB_FACTS = [KBFact("resto_a", "R_cuisine", "italian"), KBFact("resto_b", "R_cuisine", "korean"),
-            KBFact("resto_a", "R_location", "paris"), KBFact("resto_a", "R_phone", "resto_a_phone")]
+KB_FACTS = [
+    KBFact("resto_a", "R_cuisine", "italian"),
+    KBFact("resto_b", "R_cuisine", "korean"),
+    KBFact("resto_a", "R_location", "paris"),
+    KBFact("resto_a", "R_phone", "resto_a_phone"),
+]
 
 
 def test_tokenize_keeps_entities_and_splits_punctuation():
     assert tokenize("Sure , resto_a_phone is it? I'm on it") == [
-        "sure", ",", "resto_a_phone", "is", "it", "?", "i'm", "on", "it"]
+        "sure",
+        ",",
+        "resto_a_phone",
+        "is",
+        "it",
+        "?",
+        "i'm",
+        "on",
+        "it",
+    ]
     assert tokenize("<SILENCE>") == ["<silence>"]
 
 
@@ -27,13 +41,23 @@ def test_entity_types_come_from_kb_relations():
 def expanded_matches(feat, batch):
     """{(example, candidate, type + kind * types)}: each match code against every candidate naming its entity."""
     names = feat.cand_ent[0].to_dense()  # (C, entities)
-    return {(r, c, t) for r, e, t in zip(*(x.tolist() for x in batch.match_codes))
-            for c in names[:, e].nonzero().flatten().tolist()}
+    return {
+        (r, c, t)
+        for r, e, t in zip(*(x.tolist() for x in batch.match_codes))
+        for c in names[:, e].nonzero().flatten().tolist()
+    }
 
 
 def make_featurizer():
-    train = [dialog(("user", "italian food in paris"), ("bot", "api_call italian paris"),
-                    ("kb", "resto_a R_phone resto_a_phone"), ("user", "<SILENCE>"), ("bot", "ok"))]
+    train = [
+        dialog(
+            ("user", "italian food in paris"),
+            ("bot", "api_call italian paris"),
+            ("kb", "resto_a R_phone resto_a_phone"),
+            ("user", "<SILENCE>"),
+            ("bot", "ok"),
+        )
+    ]
     cands = ["api_call italian paris", "api_call korean paris", "ok", "here it is resto_a_phone"]
     return Featurizer.from_training(train, cands, KB_FACTS), train
 
@@ -75,13 +99,23 @@ def test_match_context_only_holds_what_was_said_before_the_reply():
     assert (3, "R_phone") in by_example[1]
 
 
-CONTEXT_FACTS = [KBFact(name, rel, value) for name, facts in {
-    "resto_a": [("R_cuisine", "italian"), ("R_location", "paris"), ("R_phone", "resto_a_phone")],
-    "resto_b": [("R_cuisine", "italian"), ("R_location", "rome"), ("R_phone", "resto_b_phone")],
-}.items() for rel, value in facts]
-CONTEXT_CANDS = ["api_call italian paris", "api_call italian rome", "here it is resto_a_phone",
-                 "here it is resto_b_phone", "what do you think of resto_a", "what do you think of resto_b",
-                 "where should it be"]
+CONTEXT_FACTS = [
+    KBFact(name, rel, value)
+    for name, facts in {
+        "resto_a": [("R_cuisine", "italian"), ("R_location", "paris"), ("R_phone", "resto_a_phone")],
+        "resto_b": [("R_cuisine", "italian"), ("R_location", "rome"), ("R_phone", "resto_b_phone")],
+    }.items()
+    for rel, value in facts
+]
+CONTEXT_CANDS = [
+    "api_call italian paris",
+    "api_call italian rome",
+    "here it is resto_a_phone",
+    "here it is resto_b_phone",
+    "what do you think of resto_a",
+    "what do you think of resto_b",
+    "where should it be",
+]
 
 
 def context_matches(feat, dialogue):
@@ -95,8 +129,12 @@ def context_matches(feat, dialogue):
 
 
 def test_context_latest_of_type_follows_the_update():
-    d = dialog(("user", "italian in paris"), ("bot", "where should it be"),
-               ("user", "actually make it rome instead"), ("bot", "api_call italian rome"))
+    d = dialog(
+        ("user", "italian in paris"),
+        ("bot", "where should it be"),
+        ("user", "actually make it rome instead"),
+        ("bot", "api_call italian rome"),
+    )
     feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
     found, _ = context_matches(feat, d)
     last = found[1]
@@ -108,10 +146,16 @@ def test_context_latest_of_type_follows_the_update():
 
 
 def test_context_focus_is_the_subject_named_last():
-    d = dialog(("user", "<SILENCE>"), ("bot", "api_call italian paris"),
-               ("kb", "resto_a R_phone resto_a_phone"), ("kb", "resto_b R_phone resto_b_phone"),
-               ("user", "<SILENCE>"), ("bot", "what do you think of resto_a"),
-               ("user", "the phone please"), ("bot", "here it is resto_a_phone"))
+    d = dialog(
+        ("user", "<SILENCE>"),
+        ("bot", "api_call italian paris"),
+        ("kb", "resto_a R_phone resto_a_phone"),
+        ("kb", "resto_b R_phone resto_b_phone"),
+        ("user", "<SILENCE>"),
+        ("bot", "what do you think of resto_a"),
+        ("user", "the phone please"),
+        ("bot", "here it is resto_a_phone"),
+    )
     feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
     found, _ = context_matches(feat, d)
     # before the proposal the focus is resto_b, named by the last result line
@@ -125,8 +169,14 @@ def test_context_focus_is_the_subject_named_last():
 
 
 def test_context_type_words_and_said_types():
-    d = dialog(("user", "hi"), ("bot", "where should it be"), ("user", "an italian place"), ("bot", "where should it be"),
-               ("user", "in seoul"), ("bot", "api_call italian paris"))
+    d = dialog(
+        ("user", "hi"),
+        ("bot", "where should it be"),
+        ("user", "an italian place"),
+        ("bot", "where should it be"),
+        ("user", "in seoul"),
+        ("bot", "api_call italian paris"),
+    )
     feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
     cuisine = feat.vocab.ids["<R_cuisine>"]
     enc = feat.encode([d])
@@ -146,12 +196,21 @@ RATED_FACTS = CONTEXT_FACTS + [KBFact("resto_a", "R_rating", "3"), KBFact("resto
 
 
 def test_context_next_is_the_best_rated_result_the_bot_has_not_named():
-    d = dialog(("user", "<SILENCE>"), ("bot", "api_call italian paris"),
-               ("kb", "resto_a R_rating 3"), ("kb", "resto_c R_rating 6"), ("kb", "resto_b R_rating 8"),
-               ("user", "<SILENCE>"), ("bot", "what do you think of resto_b"),
-               ("user", "something else"), ("bot", "what do you think of resto_c"),
-               ("user", "something else"), ("bot", "what do you think of resto_a"),
-               ("user", "something else"), ("bot", "where should it be"))
+    d = dialog(
+        ("user", "<SILENCE>"),
+        ("bot", "api_call italian paris"),
+        ("kb", "resto_a R_rating 3"),
+        ("kb", "resto_c R_rating 6"),
+        ("kb", "resto_b R_rating 8"),
+        ("user", "<SILENCE>"),
+        ("bot", "what do you think of resto_b"),
+        ("user", "something else"),
+        ("bot", "what do you think of resto_c"),
+        ("user", "something else"),
+        ("bot", "what do you think of resto_a"),
+        ("user", "something else"),
+        ("bot", "where should it be"),
+    )
     cands = CONTEXT_CANDS + ["what do you think of resto_c"]
     # resto_c is in no knowledge base: its rating comes from the dialogue's result line
     feat = Featurizer.from_training([d], cands, RATED_FACTS + [KBFact("resto_c", "R_location", "rome")], context=True)
@@ -175,8 +234,13 @@ def test_context_next_is_the_best_rated_result_the_bot_has_not_named():
 
 
 def test_next_keeps_the_first_listed_of_equal_ratings():
-    d = dialog(("user", "<SILENCE>"), ("kb", "resto_b R_rating 8"), ("kb", "resto_a R_rating 8"),
-               ("user", "<SILENCE>"), ("bot", "what do you think of resto_a"))
+    d = dialog(
+        ("user", "<SILENCE>"),
+        ("kb", "resto_b R_rating 8"),
+        ("kb", "resto_a R_rating 8"),
+        ("user", "<SILENCE>"),
+        ("bot", "what do you think of resto_a"),
+    )
     feat = Featurizer.from_training([d], CONTEXT_CANDS, RATED_FACTS, context=True)
     found, _ = context_matches(feat, d)
     assert {c for c, kind, _ in found[0] if kind == 3} == {"what do you think of resto_b"}

@@ -2,7 +2,7 @@ from collections import defaultdict
 
 import pytest
 
-from memchat.dialogs import BOT, KB, read_dialogs
+from memchat.babi import BOT, KB, read_dialogs
 from memchat.store import Store
 from memchat_plugins import kb
 
@@ -69,7 +69,9 @@ def test_no_match_and_unknown_actions(small, store):
     assert kb.query(store, "hello there") is None
     assert kb.query(store, "api_call just two") is None
     assert kb.query(store, "api_call italian paris six cheap")[:2] == [
-        "resto_a R_phone resto_a_phone", "resto_a R_cuisine italian"]
+        "resto_a R_phone resto_a_phone",
+        "resto_a R_cuisine italian",
+    ]
     kb.load(store, small / "small-kb.txt")  # loading again replaces, never duplicates
     assert len(kb.query(store, "api_call italian paris six cheap")) == 7
 
@@ -87,13 +89,16 @@ def test_kb_commands(small, tmp_path):
 
 
 def test_sql_and_in_memory_rules_agree(babi, store):
-    from memchat.dialogs import read_kb
+    from memchat.babi import read_kb
     from memchat.kbquery import run_call
 
     facts = read_kb(babi / "dialog-babi-kb-all.txt")
     kb.load(store, babi / "dialog-babi-kb-all.txt")
-    for action in ["api_call italian paris six cheap", "api_call spanish rome two expensive",
-                   "api_call klingon paris six cheap"]:
+    for action in [
+        "api_call italian paris six cheap",
+        "api_call spanish rome two expensive",
+        "api_call klingon paris six cheap",
+    ]:
         assert kb.query(store, action) == run_call(facts, action)
     ratings = [int(x.split()[-1]) for x in kb.query(store, "api_call italian paris six cheap") if "R_rating" in x]
     assert ratings == sorted(ratings, reverse=True) and len(ratings) > 1  # best rated first

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memchat.dialogs import read_dialogs, read_kb
+from memchat.babi import read_dialogs, read_kb
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
 
@@ -13,8 +13,11 @@ def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context, tra
     dialogs = read_dialogs(tiny / "tiny-trn.txt") * 20  # more rows than one chunk
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=context)
     torch.manual_seed(0)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    model = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context),
+        feat.cand_bow,
+        feat.cand_ent,
+    )
     enc = feat.encode(dialogs)
     enc.ex_gold[3] = -1  # a gold reply that is no candidate is left out of the loss
     batch = feat.batch(enc, torch.arange(len(dialogs)), training=training)

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memchat.dialogs import Dialog, Turn, read_dialogs
+from memchat.babi import Dialog, Turn, read_dialogs
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
 
@@ -18,8 +18,9 @@ def setup(memory=100, hops=2, match=True):
     dialogs = [dialog(6), dialog(3)]
     feat = Featurizer.from_training(dialogs, None, [])
     torch.manual_seed(0)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    model = MemN2N(
+        MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match), feat.cand_bow, feat.cand_ent
+    )
     enc = feat.encode(dialogs)
     return feat, model, enc, feat.batch(enc, torch.arange(2))
 
@@ -64,19 +65,33 @@ def test_scores_do_not_depend_on_later_turns():
 
 
 def test_match_features_change_scores_only_when_enabled():
-    from memchat.dialogs import KBFact
+    from memchat.babi import KBFact
 
     facts = [KBFact("resto_a", "R_cuisine", "italian"), KBFact("resto_a", "R_location", "paris")]
-    train = [Dialog([Turn("user", "italian food in paris", 0), Turn("bot", "api_call italian paris", 0),
-                     Turn("user", "thanks", 1), Turn("bot", "you are welcome", 1)])]
+    train = [
+        Dialog(
+            [
+                Turn("user", "italian food in paris", 0),
+                Turn("bot", "api_call italian paris", 0),
+                Turn("user", "thanks", 1),
+                Turn("bot", "you are welcome", 1),
+            ]
+        )
+    ]
     cands = ["api_call italian paris", "you are welcome", "api_call french london"]
     feat = Featurizer.from_training(train, cands, facts)
     torch.manual_seed(0)
-    on = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=True))
-    off = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=False))
+    on = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=True),
+        feat.cand_bow,
+        feat.cand_ent,
+    )
+    off = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=False),
+        feat.cand_bow,
+        feat.cand_ent,
+    )
     off.load_state_dict(on.state_dict())  # the same weights: only the flag differs
-    for m in (on, off):
-        m.set_candidates(feat.cand_bow, feat.cand_ent)
     batch = feat.batch(feat.encode(train), torch.tensor([0]))
     s_on, _ = on(batch)
     s_off, _ = off(batch)
@@ -90,14 +105,17 @@ def test_match_features_change_scores_only_when_enabled():
 
 @pytest.mark.parametrize("context", [False, True])
 def test_scores_equal_the_match_features_added_one_by_one(tiny, context):
-    from memchat.dialogs import read_kb
+    from memchat.babi import read_kb
     from memchat.evaluate import predict
 
     dialogs = read_dialogs(tiny / "tiny-trn.txt")
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=context)
     torch.manual_seed(0)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context)).eval()
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    model = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context),
+        feat.cand_bow,
+        feat.cand_ent,
+    ).eval()
     enc = feat.encode(dialogs)
     batch = feat.batch(enc, torch.arange(len(dialogs)))
     with torch.no_grad():

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from memchat import hookspecs
 from memchat.bot import Bot
 from memchat.plugins import get_plugin_manager, new_plugin_manager
@@ -15,7 +14,7 @@ from conftest import BOOKING
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 GREETING = "hello what can i help you with today"
 
-RULES = '''
+RULES = """
 from memchat.hookspecs import hookimpl
 
 @hookimpl
@@ -25,17 +24,17 @@ def rewrite_user_turn(conversation_id, text):
 @hookimpl
 def veto_reply(conversation_id, reply, history):
     return reply == "{vetoed}" or None
-'''
+"""
 
-SHOUT = '''
+SHOUT = """
 from memchat.hookspecs import hookimpl
 
 @hookimpl
 def rewrite_user_turn(conversation_id, text):
     return text.replace("bonjour", "hola")
-'''
+"""
 
-BROKEN_HOOKS = '''
+BROKEN_HOOKS = """
 from memchat.hookspecs import hookimpl
 
 @hookimpl
@@ -49,7 +48,7 @@ def veto_reply(conversation_id, reply, history):
 @hookimpl(tryfirst=True)
 def execute_action(store, conversation_id, action):
     raise RuntimeError("action broke")
-'''
+"""
 
 
 def plugin_dir(tmp_path: Path, **files: str) -> Path:
@@ -75,7 +74,10 @@ def test_the_builtin_plugins_are_loaded_and_nothing_else_under_tests():
     pm = get_plugin_manager()
     assert [name for name, _ in pm.list_name_plugin()] == ["memchat_plugins.kb"]
     assert {h.name for h in pm.get_hookcallers(pm.get_plugin("memchat_plugins.kb"))} == {
-        "register_commands", "load_knowledge_base", "execute_action"}
+        "register_commands",
+        "load_knowledge_base",
+        "execute_action",
+    }
 
 
 def test_plugins_dir_rewrites_chain_and_the_original_is_kept(small, tmp_path):
@@ -97,8 +99,13 @@ def test_a_vetoed_reply_gives_way_to_the_next_best(small, tmp_path):
 
 
 def test_when_every_reply_is_vetoed_the_bot_is_silent_and_the_user_turn_kept(small, tmp_path):
-    folder = plugin_dir(tmp_path, all_=("from memchat.hookspecs import hookimpl\n"
-                                        "@hookimpl\ndef veto_reply(conversation_id, reply, history):\n    return True\n"))
+    folder = plugin_dir(
+        tmp_path,
+        all_=(
+            "from memchat.hookspecs import hookimpl\n"
+            "@hookimpl\ndef veto_reply(conversation_id, reply, history):\n    return True\n"
+        ),
+    )
     bot = load(small, tmp_path, folder)
     assert bot.respond("c", "hi") == []
     assert [(e.speaker, e.text) for e in bot.history("c")] == [("user", "hi")]
@@ -111,10 +118,17 @@ def test_a_plugin_that_raises_is_named_and_the_turn_still_answered(small, tmp_pa
         assert bot.respond("c", "hi") == [GREETING]
         bot.respond("c", BOOKING)
         replies = bot.turn("c", "")
-    assert [r.text for r in replies] == ["api_call italian paris six cheap", "what do you think of this option: resto_a"]
+    assert [r.text for r in replies] == [
+        "api_call italian paris six cheap",
+        "what do you think of this option: resto_a",
+    ]
     assert "plugin broken failed in execute_action: RuntimeError: action broke" in map(str, replies[0].plugin_failures)
     logged = caplog.text
-    for hook, error in [("rewrite_user_turn", "ValueError"), ("veto_reply", "KeyError"), ("execute_action", "RuntimeError")]:
+    for hook, error in [
+        ("rewrite_user_turn", "ValueError"),
+        ("veto_reply", "KeyError"),
+        ("execute_action", "RuntimeError"),
+    ]:
         assert f"plugin broken failed in {hook}: {error}" in logged
     user, bot_reply = bot.history("c")[:2]
     assert user.data["plugin_errors"] == ["plugin broken failed in rewrite_user_turn: ValueError: rewrite broke"]
@@ -132,8 +146,13 @@ def test_a_plugin_file_that_fails_to_import_is_named_and_skipped(tmp_path, caplo
 
 def test_memchat_plugins_lists_plugins_and_their_hooks(tmp_path):
     folder = plugin_dir(tmp_path, rules=RULES.format(vetoed="x"))
-    run = subprocess.run([sys.executable, "-m", "memchat", "--plugins-dir", str(folder), "plugins"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "memchat", "--plugins-dir", str(folder), "plugins"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     listed = {p["name"]: p for p in json.loads(run.stdout)}
     assert listed["rules"]["hooks"] == ["rewrite_user_turn", "veto_reply"]
@@ -142,6 +161,11 @@ def test_memchat_plugins_lists_plugins_and_their_hooks(tmp_path):
 
 
 def test_a_missing_plugins_dir_is_one_line(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "memchat", "--plugins-dir", str(tmp_path / "nope"), "plugins"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "memchat", "--plugins-dir", str(tmp_path / "nope"), "plugins"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert run.returncode != 0 and "Traceback" not in run.stderr and "nope" in run.stderr

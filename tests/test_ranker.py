@@ -1,33 +1,56 @@
 import torch
 
-from memchat.dialogs import BOT, USER, Dialog, KBFact, Turn
+from memchat.babi import BOT, USER, Dialog, KBFact, Turn
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
 from memchat.ranker import Ranker
 
-FACTS = [KBFact("resto_a", "R_cuisine", "italian"), KBFact("resto_a", "R_location", "paris"),
-         KBFact("resto_b", "R_cuisine", "french"), KBFact("resto_b", "R_location", "rome"),
-         KBFact("resto_a", "R_rating", "5"), KBFact("resto_b", "R_rating", "7")]
+FACTS = [
+    KBFact("resto_a", "R_cuisine", "italian"),
+    KBFact("resto_a", "R_location", "paris"),
+    KBFact("resto_b", "R_cuisine", "french"),
+    KBFact("resto_b", "R_location", "rome"),
+    KBFact("resto_a", "R_rating", "5"),
+    KBFact("resto_b", "R_rating", "7"),
+]
 
 
 def turns(*pairs):
     return [Turn(s, t, i) for i, (s, t) in enumerate(pairs)]
 
 
-TRAIN = [Dialog(turns((USER, "hi"), (BOT, "hello"), (USER, "italian food in paris please"),
-                      (BOT, "api_call italian paris"), ("kb", "resto_a R_cuisine italian"),
-                      ("kb", "resto_a R_location paris"), ("kb", "resto_a R_rating 5"), ("kb", "resto_b R_rating 7"),
-                      (USER, "<SILENCE>"), (BOT, "how about resto_a"),
-                      (USER, "no , french in rome"), (BOT, "api_call french rome"), (USER, "thanks"),
-                      (BOT, "you are welcome")))]
+TRAIN = [
+    Dialog(
+        turns(
+            (USER, "hi"),
+            (BOT, "hello"),
+            (USER, "italian food in paris please"),
+            (BOT, "api_call italian paris"),
+            ("kb", "resto_a R_cuisine italian"),
+            ("kb", "resto_a R_location paris"),
+            ("kb", "resto_a R_rating 5"),
+            ("kb", "resto_b R_rating 7"),
+            (USER, "<SILENCE>"),
+            (BOT, "how about resto_a"),
+            (USER, "no , french in rome"),
+            (BOT, "api_call french rome"),
+            (USER, "thanks"),
+            (BOT, "you are welcome"),
+        )
+    )
+]
 
 
 def setup(memory, match=True, context=False):
     feat = Featurizer.from_training(TRAIN, None, FACTS, context=context)
     torch.manual_seed(1)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=12, hops=3, memory=memory,
-                                match=match, context=context))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
+    model = MemN2N(
+        MemN2NConfig(
+            len(feat.vocab), len(feat.entities.types), dim=12, hops=3, memory=memory, match=match, context=context
+        ),
+        feat.cand_bow,
+        feat.cand_ent,
+    )
     return feat, model.eval()
 
 

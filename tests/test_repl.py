@@ -11,18 +11,37 @@ from conftest import BOOKING
 
 
 def memchat(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "memchat", *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "memchat", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def test_pipe_mode_one_line_in_replies_out(small, tmp_path):
-    p = memchat("repl", "--model", str(small / "model"), "--db", str(tmp_path / "p.db"),
-                "--kb", str(small / "small-kb.txt"), "--conversation", "piped", cwd=tmp_path)
+    p = memchat(
+        "repl",
+        "--model",
+        str(small / "model"),
+        "--db",
+        str(tmp_path / "p.db"),
+        "--kb",
+        str(small / "small-kb.txt"),
+        "--conversation",
+        "piped",
+        cwd=tmp_path,
+    )
     out, err = p.communicate(f"hi\n{BOOKING}\n\n/top 2\n".encode() + b"caf\xe9 \xff\n", timeout=120)
     lines = out.decode().splitlines()
     assert p.returncode == 0, err.decode()
-    assert lines[:4] == ["hello what can i help you with today", "i'm on it", "api_call italian paris six cheap",
-                         "  (7 result lines from the knowledge base)"]
+    assert lines[:4] == [
+        "hello what can i help you with today",
+        "i'm on it",
+        "api_call italian paris six cheap",
+        "  (7 result lines from the knowledge base)",
+    ]
     assert lines[4] == "what do you think of this option: resto_a"
     assert lines[5].endswith("what do you think of this option: resto_a") and "%" in lines[5]
     assert len(lines) == 8 and "Traceback" not in err.decode()  # the non-UTF-8 line got an answer too
@@ -36,7 +55,7 @@ def test_prompt_toolkit_session_commands_and_ctrl_keys(bot):
     repl = Repl(bot, "pt", write=out.append)
     with create_pipe_input() as inp:
         # a line, Ctrl-C on a half-typed line (dropped), /why, /top 2, /history, /help, Ctrl-D
-        inp.send_text("hi\r" "half typed\x03" "/why\r/top 2\r/history\r/help\r/nonsense\r\x04")
+        inp.send_text("hi\rhalf typed\x03/why\r/top 2\r/history\r/help\r/nonsense\r\x04")
         repl.run_terminal(input=inp, output=DummyOutput())
     text = "\n".join(out)
     assert "hello what can i help you with today" in text
@@ -80,8 +99,17 @@ def test_bar():
 
 def test_killed_mid_conversation_loses_no_answered_turn(small, tmp_path):
     db = tmp_path / "crash.db"
-    args = ["repl", "--model", str(small / "model"), "--db", str(db), "--kb", str(small / "small-kb.txt"),
-            "--conversation", "crash"]
+    args = [
+        "repl",
+        "--model",
+        str(small / "model"),
+        "--db",
+        str(db),
+        "--kb",
+        str(small / "small-kb.txt"),
+        "--conversation",
+        "crash",
+    ]
     p = memchat(*args, cwd=tmp_path)
     answered = []
     for line in ["hi", BOOKING, "", "let's do it"]:
@@ -97,8 +125,12 @@ def test_killed_mid_conversation_loses_no_answered_turn(small, tmp_path):
     p.wait()
     with sqlite3.connect(db) as conn:
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
-        stored = [r[0] for r in conn.execute("select text from events where conversation_id = 'crash' "
-                                             "and speaker = 'bot' order by seq")]
+        stored = [
+            r[0]
+            for r in conn.execute(
+                "select text from events where conversation_id = 'crash' and speaker = 'bot' order by seq"
+            )
+        ]
     said = [a for a in answered if not a.startswith("(")]
     assert stored[: len(said)] == said
     # and the conversation goes on where it stopped

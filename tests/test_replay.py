@@ -13,8 +13,18 @@ def test_replay_of_the_training_dialogues_is_perfect(small):
 
 def test_replay_without_the_knowledge_base_goes_wrong_after_the_api_call(small, tmp_path):
     (tmp_path / "empty-kb.txt").write_text("1 resto_c R_cuisine\tkorean\n")  # nothing the dialogues ask for
-    r = CliRunner().invoke(cli, ["replay", str(small / "model"), str(small / "small-dev.txt"),
-                                 "--kb", str(tmp_path / "empty-kb.txt"), "--errors", "5"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "replay",
+            str(small / "model"),
+            str(small / "small-dev.txt"),
+            "--kb",
+            str(tmp_path / "empty-kb.txt"),
+            "--errors",
+            "5",
+        ],
+    )
     assert r.exit_code == 0, r.output
     # "api_call no result" comes back, so the proposal that follows cannot be the recorded one
     first = r.stdout.splitlines()[0]

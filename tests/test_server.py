@@ -29,13 +29,20 @@ def test_the_rest_channel_answers_as_rasa_does(bot):
     http = client(bot)
     assert http.get("/webhooks/rest/").json() == {"status": "ok"}
     assert http.post(WEBHOOK, json={"sender": "ann", "message": "hi"}).json() == [
-        {"recipient_id": "ann", "text": GREETING}]
+        {"recipient_id": "ann", "text": GREETING}
+    ]
     http.post(WEBHOOK, json={"sender": "ann", "message": BOOKING})
     replies = http.post(WEBHOOK, json={"sender": "ann", "message": ""}).json()
-    assert [r["text"] for r in replies] == ["api_call italian paris six cheap", "what do you think of this option: resto_a"]
+    assert [r["text"] for r in replies] == [
+        "api_call italian paris six cheap",
+        "what do you think of this option: resto_a",
+    ]
     # Rasa's widgets post with other content types; the body is JSON all the same
-    r = http.post(WEBHOOK, content=json.dumps({"sender": "bob", "message": "hi", "metadata": {"x": 1}}),
-                  headers={"content-type": "text/plain"})
+    r = http.post(
+        WEBHOOK,
+        content=json.dumps({"sender": "bob", "message": "hi", "metadata": {"x": 1}}),
+        headers={"content-type": "text/plain"},
+    )
     assert r.json() == [{"recipient_id": "bob", "text": GREETING}]
 
 
@@ -44,8 +51,7 @@ def test_the_tracker_is_the_stored_conversation(bot):
     http.post(WEBHOOK, json={"sender": "ann", "message": "hi"})
     tracker = http.get("/conversations/ann/tracker").json()
     assert tracker["sender_id"] == "ann" and tracker["latest_message"] == {"text": "hi"}
-    assert [(e["event"], e["seq"], e["text"]) for e in tracker["events"]] == [
-        ("user", 1, "hi"), ("bot", 2, GREETING)]
+    assert [(e["event"], e["seq"], e["text"]) for e in tracker["events"]] == [("user", 1, "hi"), ("bot", 2, GREETING)]
     assert [(e.seq, e.text) for e in bot.history("ann")] == [(1, "hi"), (2, GREETING)]
 
 
@@ -105,8 +111,14 @@ def test_an_unknown_conversation_is_404(bot):
 
 def test_with_a_token_every_route_but_the_health_checks_needs_it(bot):
     http = client(bot, auth_token="s3cret")
-    for method, path in [("post", WEBHOOK), ("get", "/conversations/ann/tracker"), ("get", "/status"),
-                         ("get", "/version"), ("get", "/openapi.json"), ("get", "/docs")]:
+    for method, path in [
+        ("post", WEBHOOK),
+        ("get", "/conversations/ann/tracker"),
+        ("get", "/status"),
+        ("get", "/version"),
+        ("get", "/openapi.json"),
+        ("get", "/docs"),
+    ]:
         kwargs = {"json": {"sender": "ann", "message": "hi"}} if method == "post" else {}
         assert getattr(http, method)(path, **kwargs).status_code == 401, path
         assert getattr(http, method)(path + "?token=wrong", **kwargs).status_code == 401, path
@@ -124,7 +136,7 @@ def test_cors_lets_the_named_origin_in(bot):
     assert "access-control-allow-origin" not in r.headers
 
 
-ROUTES = '''
+ROUTES = """
 from memchat.hookspecs import hookimpl
 
 @hookimpl
@@ -132,7 +144,7 @@ def register_routes(app):
     @app.get("/conversations")
     def conversations():
         return [cid for cid, _, _ in app.state.bot.store.conversations()]
-'''
+"""
 
 
 def test_plugins_add_routes_behind_the_same_token(small, tmp_path):
@@ -150,9 +162,28 @@ def test_plugins_add_routes_behind_the_same_token(small, tmp_path):
 def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in_order(small, tmp_path):
     port, db = free_port(), tmp_path / "shared.db"
     server = subprocess.Popen(
-        [sys.executable, "-m", "memchat", "serve", "--model", str(small / "model"), "--db", str(db),
-         "--kb", str(small / "small-kb.txt"), "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "memchat",
+            "serve",
+            "--model",
+            str(small / "model"),
+            "--db",
+            str(db),
+            "--kb",
+            str(small / "small-kb.txt"),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(server, url + "/webhooks/rest/")

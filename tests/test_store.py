@@ -62,9 +62,15 @@ def test_append_numbers_events_per_conversation_and_recent_reads_the_tail(store)
 
 def test_reading_the_tail_is_one_indexed_range_scan(store):
     with store.engine.connect() as conn:
-        plan = " ".join(str(r[-1]) for r in conn.execute(text(
-            "explain query plan select seq, speaker, text from events where conversation_id = 'a' "
-            "order by seq desc limit 10")))
+        plan = " ".join(
+            str(r[-1])
+            for r in conn.execute(
+                text(
+                    "explain query plan select seq, speaker, text from events where conversation_id = 'a' "
+                    "order by seq desc limit 10"
+                )
+            )
+        )
     assert "USING INDEX" in plan and "SCAN events" not in plan.replace("USING INDEX", "")
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from memchat.dialogs import read_dialogs, read_kb
+from memchat.babi import read_dialogs, read_kb
 from memchat.evaluate import predict, score
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
@@ -12,9 +12,12 @@ def fit(tiny, seed=0, epochs=40):
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"))
     enc = feat.encode(dialogs)
     torch.manual_seed(seed)
-    model = MemN2N(MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2))
-    model.set_candidates(feat.cand_bow, feat.cand_ent)
-    result = train(model, feat, enc, enc, TrainConfig(epochs=epochs, patience=epochs, lr=0.05, batch_dialogs=1, seed=seed))
+    model = MemN2N(
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2), feat.cand_bow, feat.cand_ent
+    )
+    result = train(
+        model, feat, enc, enc, TrainConfig(epochs=epochs, patience=epochs, lr=0.05, batch_dialogs=1, seed=seed)
+    )
     return model, feat, enc, result
 
 

@@ -26,8 +26,11 @@ def shared_bot():
         if _bot is None:
             from memchat.bot import Bot
 
-            _bot = Bot.load(os.environ.get("MEMCHAT_MODEL") or None, db=os.environ.get("MEMCHAT_DB") or None,
-                            kb=os.environ.get("MEMCHAT_KB") or None)
+            _bot = Bot.load(
+                os.environ.get("MEMCHAT_MODEL") or None,
+                db=os.environ.get("MEMCHAT_DB") or None,
+                kb=os.environ.get("MEMCHAT_KB") or None,
+            )
         return _bot
 
 

@@ -22,8 +22,9 @@ class ActionMemchat(Action):
     def name(self) -> str:
         return "action_memchat"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
         # memchat's turn is blocking (SQLite, torch): keep the action server's event loop free
         replies = await asyncio.to_thread(replies_or_error, shared_bot(), tracker.sender_id, text)

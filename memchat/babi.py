@@ -2,7 +2,8 @@
 
 A dialogue file holds one turn per line, ``ID user<TAB>bot``; ids restart at 1 for each dialogue and
 blank lines may separate dialogues. ``<SILENCE>`` stands for a missing user utterance when the bot
-speaks twice; an empty user side (a few DSTC2 turns) reads as ``<SILENCE>`` too. A line without a tab is a knowledge-base result the API call returned
+speaks twice; an empty user side (a few DSTC2 turns) reads as ``<SILENCE>`` too. A line without a
+tab is a knowledge-base result the API call returned
 (``resto_x R_cuisine italian`` or ``api_call no result``). Task 6 (DSTC2) keeps its capitals and
 punctuation, and some of its bot replies start with a space; both are read as they are.
 
@@ -25,7 +26,7 @@ SPEAKERS = (USER, BOT, KB)  # also the order of the model's speaker embeddings
 class Turn:
     speaker: str  # USER, BOT or KB
     text: str
-    line: int  # 1-based line number in the source file (0 for turns made in memory)
+    line: int  # where it is from: its 1-based line in a file, its seq in the store, or 0 (made in memory)
 
 
 @dataclass(slots=True)
@@ -68,9 +69,7 @@ def _split_id(path: Path, number: int, raw: str) -> tuple[int, str]:
     head, _, rest = raw.partition(" ")
     if not head.isdigit() or int(head) < 1:
         shown = raw if len(raw) <= 40 else raw[:37] + "..."
-        raise MemchatError(
-            f"{path}:{number}: expected 'ID text' with ID a whole number from 1, got {shown!r}"
-        )
+        raise MemchatError(f"{path}:{number}: expected 'ID text' with ID a whole number from 1, got {shown!r}")
     if not rest.strip():
         raise MemchatError(f"{path}:{number}: nothing after the turn id {head}")
     return int(head), rest
@@ -140,9 +139,7 @@ def read_kb(path: str | Path) -> list[KBFact]:
         _, rest = _split_id(path, number, raw)
         parts = rest.split(None, 2)
         if len(parts) != 3 or not parts[1].startswith("R_"):
-            raise MemchatError(
-                f"{path}:{number}: expected 'ID name R_relation value', got {rest.strip()!r}"
-            )
+            raise MemchatError(f"{path}:{number}: expected 'ID name R_relation value', got {rest.strip()!r}")
         facts.append(KBFact(parts[0], parts[1], parts[2].strip()))
     if not facts:
         raise MemchatError(f"{path}: no knowledge-base facts found")

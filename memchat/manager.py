@@ -20,9 +20,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from memchat.dialogs import BOT, KB, SILENCE, USER, Turn
+from memchat.babi import BOT, KB, SILENCE, USER, Turn
 from memchat.errors import MemchatError
-from memchat.locks import ConversationLocks
+from memchat.locks import ConversationLocks, LockProvider
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
@@ -65,14 +65,19 @@ def check_conversation_id(conversation_id: str) -> str:
 
 
 class DialogueManager:
-    def __init__(self, ranker: Ranker, store: Store, plugin_manager=None, max_actions: int = 3):
+    """``locks``: what holds a conversation during a turn; default: file locks beside a SQLite
+    store (``ConversationLocks``), thread locks for other databases."""
+
+    def __init__(
+        self, ranker: Ranker, store: Store, plugin_manager=None, max_actions: int = 3, locks: LockProvider | None = None
+    ):
         from memchat.plugins import get_plugin_manager
 
         self.ranker = ranker
         self.store = store
         self.pm = plugin_manager or get_plugin_manager()
         self.max_actions = max_actions
-        self.locks = ConversationLocks(store.lock_dir)
+        self.locks = locks if locks is not None else ConversationLocks(store.lock_dir)
 
     def respond(self, conversation_id: str, text: str | bytes, run_actions: bool = True) -> list[Reply]:
         """Store the user's turn, then the bot's replies; returns the replies in order.
@@ -86,7 +91,7 @@ class DialogueManager:
             event = self._user_event(conversation_id, text, failures)
             self.store.append(conversation_id, [event])
             window = self.store.recent(conversation_id, self.ranker.memory_size + 1)
-            turns = [Turn(e.speaker, e.text, e.seq) for e in window]
+            turns = [e.turn() for e in window]
             replies = self._speak(conversation_id, turns, window[-1].seq, run_actions, [])
             if replies and failures:  # the rewrite's failures are the first reply's too
                 replies[0].plugin_failures[:0] = failures
@@ -104,8 +109,9 @@ class DialogueManager:
         data = ({"original": said} if text != said else {}) | failures_data(failures)
         return Event(USER, text, data or None)
 
-    def _choose(self, conversation_id: str, ranking: Ranking, turns: list[Turn],
-                failures: list[PluginFailure]) -> str | None:
+    def _choose(
+        self, conversation_id: str, ranking: Ranking, turns: list[Turn], failures: list[PluginFailure]
+    ) -> str | None:
         """The best-ranked candidate no plugin vetoes; None when they veto every one."""
         if not self.pm.hook.veto_reply.get_hookimpls():
             return ranking.best
@@ -116,8 +122,9 @@ class DialogueManager:
                 return reply
         return None
 
-    def _speak(self, conversation_id: str, turns: list[Turn], last_seq: int, run_actions: bool,
-               failures: list[PluginFailure]) -> list[Reply]:
+    def _speak(
+        self, conversation_id: str, turns: list[Turn], last_seq: int, run_actions: bool, failures: list[PluginFailure]
+    ) -> list[Reply]:
         """``last_seq``: the conversation's last stored seq; we hold its lock, so it stays ours."""
         replies = []
         for _ in range(self.max_actions + 1):
@@ -126,10 +133,11 @@ class DialogueManager:
             if text is None:  # every candidate vetoed: the bot says nothing
                 break
             reply = Reply(text, ranking, plugin_failures=failures)
-            (stored,) = self.store.append(conversation_id, [Event(BOT, reply.text, failures_data(failures) or None)],
-                                          after=last_seq)
+            (stored,) = self.store.append(
+                conversation_id, [Event(BOT, reply.text, failures_data(failures) or None)], after=last_seq
+            )
             last_seq = stored.seq
-            turns.append(Turn(BOT, reply.text, stored.seq))
+            turns.append(stored.turn())
             replies.append(reply)
             failures = []
             if not reply.is_action or not run_actions:
@@ -143,7 +151,7 @@ class DialogueManager:
             reply.action_results = list(results)
             new = [Event(KB, line) for line in results] + [Event(USER, SILENCE, {"implicit": True})]
             for e in self.store.append(conversation_id, new, after=last_seq):
-                turns.append(Turn(e.speaker, e.text, e.seq))
+                turns.append(e.turn())
                 last_seq = e.seq
             turns = turns[-(self.ranker.memory_size + 1) :]
         return replies

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from memchat.dialogs import BOT, KB, SILENCE, USER, read_candidates, read_dialogs, read_kb
+from memchat.babi import BOT, KB, SILENCE, USER, read_candidates, read_dialogs, read_kb
 from memchat.errors import MemchatError
 
 
@@ -16,11 +16,13 @@ def write(tmp_path, text, name="d.txt", mode="w"):
 
 
 def test_turns_silence_kb_lines_and_id_restart(tmp_path):
-    p = write(tmp_path, "1 hi\thello\n2 <SILENCE>\tapi_call x\n3 resto R_phone resto_phone\n"
-                        "1 again\thello\n")
+    p = write(tmp_path, "1 hi\thello\n2 <SILENCE>\tapi_call x\n3 resto R_phone resto_phone\n1 again\thello\n")
     d1, d2 = read_dialogs(p)
     assert [(t.speaker, t.text, t.line) for t in d1.turns] == [
-        (USER, "hi", 1), (BOT, "hello", 1), (USER, SILENCE, 2), (BOT, "api_call x", 2),
+        (USER, "hi", 1),
+        (BOT, "hello", 1),
+        (USER, SILENCE, 2),
+        (BOT, "api_call x", 2),
         (KB, "resto R_phone resto_phone", 3),
     ]
     assert d1.bot_turns == [1, 3]
@@ -28,13 +30,16 @@ def test_turns_silence_kb_lines_and_id_restart(tmp_path):
 
 
 def test_blank_lines_separate_dialogues_and_dstc2_text_is_kept(tmp_path):
-    p = write(tmp_path, "1 <SILENCE>\tHello , welcome ?\n2 \t you are welcome\n\n\n"
-                        "1 im looking for thai\tapi_call thai R_location cheap\n2 api_call no result\n")
+    p = write(
+        tmp_path,
+        "1 <SILENCE>\tHello , welcome ?\n2 \t you are welcome\n\n\n"
+        "1 im looking for thai\tapi_call thai R_location cheap\n2 api_call no result\n",
+    )
     d1, d2 = read_dialogs(p)
     # DSTC2 keeps capitals and punctuation; a bot reply's leading space goes, an empty user side is silence
     assert d1.turns[1].text == "Hello , welcome ?"
     assert d1.turns[2].text == SILENCE and d1.turns[3].text == "you are welcome"
-    assert d2.turns[2] .speaker == KB and d2.turns[2].text == "api_call no result"
+    assert d2.turns[2].speaker == KB and d2.turns[2].text == "api_call no result"
 
 
 @pytest.mark.parametrize(
@@ -74,7 +79,9 @@ def test_candidates_and_kb(tmp_path):
     kb = write(tmp_path, "1 resto_a R_cuisine\titalian\n1 cote R_price expensive\n", "kb.txt")
     facts = read_kb(kb)
     assert [(f.subject, f.relation, f.value) for f in facts] == [
-        ("resto_a", "R_cuisine", "italian"), ("cote", "R_price", "expensive")]
+        ("resto_a", "R_cuisine", "italian"),
+        ("cote", "R_price", "expensive"),
+    ]
     bad = write(tmp_path, "1 resto_a cuisine italian\n", "bad.txt")
     with pytest.raises(MemchatError, match="bad.txt:1: expected 'ID name R_relation value'"):
         read_kb(bad)

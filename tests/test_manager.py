@@ -1,8 +1,8 @@
 import pytest
 
 from memchat.bot import Bot
-from memchat.dialogue import MAX_TEXT, DialogueManager, clean_text
 from memchat.errors import MemchatError
+from memchat.manager import MAX_TEXT, DialogueManager, clean_text
 from memchat.ranker import Ranker, Ranking
 
 from conftest import BOOKING
@@ -12,12 +12,18 @@ def test_a_conversation_with_an_api_call_runs_the_knowledge_base(bot):
     assert bot.respond("c1", "hi") == ["hello what can i help you with today"]
     assert bot.respond("c1", BOOKING) == ["i'm on it"]
     replies = bot.turn("c1", "")  # empty input: the user lets the bot go on
-    assert [r.text for r in replies] == ["api_call italian paris six cheap", "what do you think of this option: resto_a"]
+    assert [r.text for r in replies] == [
+        "api_call italian paris six cheap",
+        "what do you think of this option: resto_a",
+    ]
     assert replies[0].action_results[0] == "resto_a R_phone resto_a_phone"
     events = bot.history("c1")
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert [(e.speaker, e.text) for e in events[4:7]] == [
-        ("user", "<SILENCE>"), ("bot", "api_call italian paris six cheap"), ("kb", "resto_a R_phone resto_a_phone")]
+        ("user", "<SILENCE>"),
+        ("bot", "api_call italian paris six cheap"),
+        ("kb", "resto_a R_phone resto_a_phone"),
+    ]
     assert [e.speaker for e in events[6:13]] == ["kb"] * 7
     assert (events[13].speaker, events[13].text, events[13].data) == ("user", "<SILENCE>", {"implicit": True})
     assert events[14].text == "what do you think of this option: resto_a"
@@ -61,15 +67,25 @@ class AlwaysCalls(Ranker):
 
 
 def test_chained_actions_are_bounded(bot):
-    manager = DialogueManager(AlwaysCalls(bot.manager.ranker.model, bot.manager.ranker.featurizer), bot.store,
-                              bot.manager.pm, max_actions=3)
+    manager = DialogueManager(
+        AlwaysCalls(bot.manager.ranker.model, bot.manager.ranker.featurizer), bot.store, bot.manager.pm, max_actions=3
+    )
     replies = manager.respond("loop", "hi")
     assert len(replies) == 4 and all(r.is_action for r in replies)
     assert sum(e.speaker == "bot" for e in bot.history("loop")) == 4
 
 
-@pytest.mark.parametrize("text", ["", "zzz unknown words qqq", "a\x00b\x1b[31mc\x7f", "x" * 2000,
-                                  b"caf\xe9 \xff\xfe bytes", "\ud800 lone surrogate"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "zzz unknown words qqq",
+        "a\x00b\x1b[31mc\x7f",
+        "x" * 2000,
+        b"caf\xe9 \xff\xfe bytes",
+        "\ud800 lone surrogate",
+    ],
+)
 def test_odd_input_gets_an_answer_and_is_stored_clean(bot, text):
     replies = bot.respond("odd", text)
     assert len(replies) >= 1
