@@ -40,6 +40,7 @@ class Bot:
         SQLite file (default: $MEMCHAT_DB or ./memchat.db); ``kb``: a knowledge-base file to load."""
         from memchat.bundle import load_bundle
         from memchat.plugins import get_plugin_manager
+        from memchat.project.runtime import BotSpec
         from memchat.ranker import Ranker
 
         path = Path(model) if model is not None else newest_bundle()
@@ -48,18 +49,33 @@ class Bot:
         pm = plugin_manager or get_plugin_manager()
         if kb is not None:
             pm.hook.load_knowledge_base(store=store, path=Path(kb))
-        return cls(DialogueManager(Ranker(bundle.model, bundle.featurizer), store, pm), path)
+        spec = BotSpec.from_dict(bundle.metadata["bot"]) if isinstance(bundle.metadata.get("bot"), dict) else None
+        manager = DialogueManager(
+            Ranker(bundle.model, bundle.featurizer),
+            store,
+            pm,
+            spec=spec,
+            continue_after=set(bundle.metadata.get("continue_after") or ()),
+        )
+        return cls(manager, path)
 
     @property
     def store(self) -> Store:
         return self.manager.store
 
     def respond(self, conversation_id: str, text: str) -> list[str]:
-        """The bot's replies to ``text`` in conversation ``conversation_id`` (both stored)."""
-        return [r.text for r in self.manager.respond(conversation_id, text)]
+        """What the bot says to ``text`` in conversation ``conversation_id``, every message of its
+        turn (all of it stored); its actions (searches, forms) are never said as text."""
+        return [
+            r.message["text"] for r in self.manager.respond(conversation_id, text) if r.message and "text" in r.message
+        ]
+
+    def messages(self, conversation_id: str, text: str) -> list[dict]:
+        """Like ``respond``, each message whole: ``{"text": ...}`` and any ``buttons``, ``image``, ``custom``."""
+        return [r.message for r in self.manager.respond(conversation_id, text) if r.message]
 
     def turn(self, conversation_id: str, text: str) -> list[Reply]:
-        """Like ``respond``, with the model's scores and attention behind each reply."""
+        """Every action of the turn, shown or not, with the model's scores and attention behind each."""
         return self.manager.respond(conversation_id, text)
 
     def history(self, conversation_id: str) -> list[Event]:

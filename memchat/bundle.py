@@ -55,6 +55,12 @@ def bundle_metadata(model: MemN2N, featurizer: Featurizer, extra: dict) -> dict:
         "entities": featurizer.entities.entities,
         "subjects": featurizer.entities.subjects,
         "candidates": featurizer.candidates,
+        **(
+            {"candidate_texts": featurizer.candidate_texts}
+            if featurizer.candidate_texts != featurizer.candidates
+            else {}
+        ),
+        **({"aliases": featurizer.entities.aliases} if featurizer.entities.aliases else {}),
         **extra,
     }
 
@@ -145,10 +151,17 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     subjects = metadata.get("subjects", {})  # bundles before the focus match feature lack it
     if not isinstance(subjects, dict):
         raise MemchatError(f"{shown}/{METADATA}: field 'subjects' is not a dict")
-    entities = EntityTable(metadata["entity_types"], metadata["entities"], subjects)
+    aliases, texts = metadata.get("aliases", {}), metadata.get("candidate_texts")
+    if not isinstance(aliases, dict) or (
+        texts is not None and (not isinstance(texts, list) or len(texts) != len(metadata["candidates"]))
+    ):
+        raise MemchatError(f"{shown}/{METADATA}: field 'aliases' or 'candidate_texts' is damaged")
+    entities = EntityTable(metadata["entity_types"], metadata["entities"], subjects, aliases)
     if len(vocab) != config.vocab_size or len(entities.types) != config.num_entity_types:
         raise MemchatError(f"{shown}/{METADATA}: vocabulary or entity types do not match the config")
-    featurizer = Featurizer(vocab, entities, metadata["candidates"], context=config.context, kinds=config.match_kinds)
+    featurizer = Featurizer(
+        vocab, entities, metadata["candidates"], context=config.context, kinds=config.match_kinds, candidate_texts=texts
+    )
 
     weights_path = folder / WEIGHTS
     if not weights_path.is_file():

@@ -22,13 +22,28 @@ def tokenize(text: str) -> list[str]:
 
 
 class EntityTable:
-    """Entity words and their types (the knowledge base's ``R_*`` relations), and which entities
-    describe each knowledge-base subject (a restaurant: its cuisine, phone, address...)."""
+    """Entity words and their types (the knowledge base's ``R_*`` relations, or a bot project's
+    entities), and which entities describe each knowledge-base subject (a restaurant: its
+    cuisine, phone, address...).
 
-    def __init__(self, types: Sequence[str], entities: dict[str, int], subjects: dict[str, list[str]] | None = None):
+    An entity may be several words ("new york", kept as its tokens joined by spaces), and
+    ``aliases`` name other ways to say one (a project's synonyms: "budget" -> "cheap")."""
+
+    def __init__(
+        self,
+        types: Sequence[str],
+        entities: dict[str, int],
+        subjects: dict[str, list[str]] | None = None,
+        aliases: dict[str, str] | None = None,
+    ):
         self.types = list(types)  # type names, e.g. R_cuisine
         self.entities = dict(entities)  # entity word -> type index
         self.ids = {w: i for i, w in enumerate(self.entities)}  # entity word -> entity id
+        self.words_of = list(self.entities)  # entity id -> entity word
+        self.aliases = {a: w for a, w in (aliases or {}).items() if w in self.ids}  # other words -> entity word
+        # what find() looks up: every entity and alias, as its tokens joined by spaces
+        self._lookup = {**self.ids, **{a: self.ids[w] for a, w in self.aliases.items() if a not in self.ids}}
+        self._longest = max((k.count(" ") + 1 for k in self._lookup), default=1)
         self.type_of = list(self.entities.values())  # entity id -> type index
         # subject word -> its entity words; kept as given, the bundle stores it
         self.subjects = {s: [w for w in words if w in self.ids] for s, words in (subjects or {}).items()}
@@ -67,17 +82,47 @@ class EntityTable:
             {s: [w for w in words if owners[w] == 1] for s, words in sorted(about.items())},
         )
 
+    @classmethod
+    def from_values(cls, values: dict[str, Iterable[str]], aliases: dict[str, str] | None = None) -> EntityTable:
+        """A project's entities: each entity type's values (any number of words), and aliases."""
+        types = sorted(values)
+        entities: dict[str, int] = {}
+        for t, vals in ((t, values[t]) for t in types):
+            for v in vals:
+                key = " ".join(tokenize(v))
+                if key:
+                    entities.setdefault(key, types.index(t))
+        norm = {" ".join(tokenize(a)): " ".join(tokenize(w)) for a, w in (aliases or {}).items()}
+        return cls(types, entities, {}, {a: w for a, w in norm.items() if a and a != w})
+
     def __len__(self) -> int:
         return len(self.ids)
 
-    def find(self, tokens: Iterable[str]) -> list[int]:
-        """Entity ids of the tokens that are entities, in order of appearance, without repeats."""
-        found: dict[int, None] = {}
-        for t in tokens:
-            i = self.ids.get(t)
-            if i is not None:
-                found.setdefault(i, None)
-        return list(found)
+    def find(self, tokens: Sequence[str]) -> list[int]:
+        """Entity ids of the entities said in ``tokens`` (longest match first, aliases counted),
+        in order of appearance, without repeats."""
+        return list(dict.fromkeys(i for i, _, _ in self.spans(tokens)))
+
+    def spans(self, tokens: Sequence[str]) -> list[tuple[int, int, int]]:
+        """(entity id, first token, end token) of each entity said in ``tokens``, in order."""
+        lookup, out = self._lookup, []
+        if self._longest == 1:  # one-word entities (dialog bAbI): one dict look-up per token
+            for k, t in enumerate(tokens):
+                i = lookup.get(t)
+                if i is not None:
+                    out.append((i, k, k + 1))
+            return out
+        k, n = 0, len(tokens)
+        while k < n:
+            for m in range(min(self._longest, n - k), 0, -1):
+                i = lookup.get(" ".join(tokens[k : k + m]))
+                if i is not None:
+                    out.append((i, k, k + m))
+                    k += m
+                    break
+            else:
+                k += 1
+        return out
 
     def find_subject(self, tokens: Sequence[str]) -> int:
         """Id of the last knowledge-base subject named in ``tokens``, or -1."""

@@ -108,14 +108,12 @@ class Batch:
     qpos: torch.Tensor  # (D, E) query slot of each example
     example_index: torch.Tensor  # (n,) position of each real example in the flattened (D*E)
     gold: torch.Tensor  # (n,) gold candidate of each real example, -1 for none
-    match_codes: tuple[
-        torch.Tensor, torch.Tensor, torch.Tensor
-    ]  # (Q,) each, sorted by row: example row, entity, type + kind * types
+    # (Q,) each, sorted by row: example row, entity, type + kind * types
+    match_codes: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     example_ids: torch.Tensor  # (n,) index of each real example in its EncodedDialogs
     said_types: torch.Tensor  # (D, E, T) 1 where an entity of type t was said before the example's reply
-    local_match: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None = (
-        None  # training: Featurizer.local_entities
-    )
+    # training: Featurizer.local_entities
+    local_match: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 class Featurizer:
@@ -128,6 +126,7 @@ class Featurizer:
         candidates: Sequence[str],
         context: bool = False,
         kinds: int = MATCH_KINDS,
+        candidate_texts: Sequence[str] | None = None,
     ):
         self.vocab = vocab
         self.entities = entities
@@ -135,7 +134,9 @@ class Featurizer:
         self.kinds = kinds if context else 1  # match kinds (MemN2NConfig.match_kinds)
         self.candidates = list(candidates)
         self.candidate_index = {c: i for i, c in enumerate(self.candidates)}
-        cand_tokens = [tokenize(c) for c in self.candidates]
+        # what a candidate is embedded by: its own text, or (a project's action) its name and words
+        self.candidate_texts = list(candidate_texts) if candidate_texts is not None else self.candidates
+        cand_tokens = [tokenize(c) for c in self.candidate_texts]
         # the word of each entity's type ("<R_cuisine>"), when the vocabulary has type words
         type_words = [vocab.ids.get(type_word(t), 0) for t in entities.types]
         self.entity_type_word = [type_words[t] for t in entities.type_of]  # entity id -> word id or 0
@@ -169,6 +170,22 @@ class Featurizer:
         if context:
             vocab = Vocabulary(vocab.words[1:] + [type_word(t) for t in entities.types])
         return cls(vocab, entities, list(replies), context)
+
+    @classmethod
+    def for_project(
+        cls,
+        train: Sequence[Dialog],
+        candidates: Sequence[str],
+        candidate_texts: Sequence[str],
+        entities: EntityTable,
+        context: bool = False,
+    ) -> Featurizer:
+        """A bot project's: candidates are its actions, embedded by their names and response words
+        (which join the vocabulary); entities are its entities, synonyms and several-word values."""
+        words = {w for d in train for t in d.turns for w in tokenize(t.text)}
+        words |= {w for text in candidate_texts for w in tokenize(text)}
+        types = [type_word(t) for t in entities.types] if context else []
+        return cls(Vocabulary(sorted(words) + types), entities, candidates, context, candidate_texts=candidate_texts)
 
     def words(self, tokens: Sequence[str]) -> list[int]:
         """Word ids of ``tokens``, then the type word of each entity among them (if any)."""

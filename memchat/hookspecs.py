@@ -31,6 +31,12 @@ def veto_reply(conversation_id, reply, history):
     """See the bot's chosen reply before it is stored: True vetoes it, and the next best is tried."""
 
 
+@hookspec
+def validate_slot(conversation_id, slot, value, slots):
+    """See a slot the user's message sets: False rejects it, another value replaces it, None keeps it."""
+
+
 @hookspec(firstresult=True)
-def execute_action(store, conversation_id, action):
-    """Run an action reply such as ``api_call italian paris six cheap``: its result lines, or None."""
+def execute_action(store, conversation_id, action, tracker):
+    """Run an action (``api_call italian paris six cheap``, or a project's custom action): its result
+    lines, or a dict of ``lines``, ``slots`` and ``messages``; None when the action is not yours."""

@@ -42,6 +42,7 @@ class Repl:
         self.history_file = history_file
         self.write = write or (lambda line: print(line, flush=True))
         self.last: Reply | None = None
+        self.color = False  # dim the action trace (a terminal); plain text through a pipe
         self.switch(conversation_id or uuid.uuid4().hex[:12], announce=False)
 
     # ---- state -------------------------------------------------------------------------
@@ -69,12 +70,26 @@ class Repl:
             return True
         self.turns += 1
         for r in replies:
-            self.write(r.text)
-            if r.action_results is not None:
-                n = len(r.action_results)
-                self.write(f"  ({n} result line{'s' if n != 1 else ''} from the knowledge base)")
-        self.last = replies[-1]
+            if r.message is None:  # an action: a dimmed trace, never said to the user
+                trace = f"  · {r.text}"
+                if r.action_results is not None:
+                    n = len(r.action_results)
+                    trace += f" ({n} result line{'s' if n != 1 else ''} from the knowledge base)"
+                self.write(self.dim(trace))
+                continue
+            if "text" in r.message:
+                self.write(r.message["text"])
+            for button in r.message.get("buttons") or []:
+                self.write(f"  [{button.get('title', '')}] {button.get('payload', '')}".rstrip())
+            for key in ("image", "custom"):
+                if key in r.message:
+                    self.write(f"  ({key}: {r.message[key]})")
+        if replies:
+            self.last = replies[-1]
         return True
+
+    def dim(self, line: str) -> str:
+        return f"\x1b[2m{line}\x1b[0m" if self.color else line
 
     def command(self, line: str) -> bool:
         name, _, arg = line.partition(" ")
@@ -148,6 +163,7 @@ class Repl:
 
         history = FileHistory(str(self.history_file)) if self.history_file else InMemoryHistory()
         completer = WordCompleter(list(COMMANDS), sentence=True, match_middle=False)
+        self.color = True
         session = PromptSession(
             history=history,
             completer=completer,

@@ -3,9 +3,9 @@
 Each dialogue becomes a fresh conversation. Its user turns are sent one by one; the bot's
 replies are compared with the recorded ones. Result lines that follow a recorded api call are
 not sent: the knowledge-base plugin answers the bot's own api calls instead. Other result lines
-(task 3 and 4 dialogues open with them) are stored as they are, as context. When the bot spoke
-twice (an action, its results, then a reply), that second reply answers the next recorded
-``<SILENCE>`` turn.
+(task 3 and 4 dialogues open with them) are stored as they are, as context. The bot goes on
+by itself (an action, its results, then a reply; or a reply its training users let it go on
+from): each further reply of a turn answers the next recorded ``<SILENCE>`` turn.
 
 Where the recorded user cut in right after an api call -- tasks 2 and 5 record no results for a
 call the user then changes ("instead could it be ...") -- the replay cuts in too: that turn's
@@ -65,11 +65,10 @@ def replay(
                 said = pending.popleft()
             else:
                 pending.clear()
-                # the recorded user cut in after the api call when no results follow it
-                results_follow = k + 2 < len(turns) and turns[k + 2].speaker == KB
-                run_actions = not cut_in or results_follow or not (gold or "").startswith("api_call")
-                replies = manager.respond(cid, turn.text, run_actions=run_actions)
-                said = replies[0].text
+                # the recorded user cut in after an api call of this turn when no results follow it
+                cut = cut_in and any(not results for reply, results in _chain(turns, k) if reply.startswith("api_call"))
+                replies = manager.respond(cid, turn.text, run_actions=not cut)
+                said = replies[0].text if replies else ""
                 pending.extend(r.text for r in replies[1:])
             after_action = gold is not None and gold.startswith("api_call")  # its results follow in the file
             if gold is None:
@@ -82,3 +81,19 @@ def replay(
                 mistakes.append(ReplayMistake(cid, turn.text, gold, said))
         dialogs_right += all_right
     return ReplayResult(Scores(responses, len(dialogs), right, dialogs_right), mistakes)
+
+
+def _chain(turns, k: int) -> list[tuple[str, bool]]:
+    """The recorded bot replies of the user turn at ``k`` and of the <SILENCE> turns after it, until
+    the user speaks: (reply, whether result lines follow it)."""
+    out, j = [], k
+    while j < len(turns):
+        if turns[j].speaker == USER and (j == k or turns[j].text == SILENCE):
+            if j + 1 < len(turns) and turns[j + 1].speaker == BOT:
+                out.append((turns[j + 1].text, j + 2 < len(turns) and turns[j + 2].speaker == KB))
+            j += 2
+        elif turns[j].speaker == KB:
+            j += 1
+        else:
+            break
+    return out

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from memchat.babi import Dialog, KBFact, read_candidates, read_dialogs, read_kb
+from memchat.babi import BOT, KB, SILENCE, USER, Dialog, KBFact, read_candidates, read_dialogs, read_kb
 from memchat.bundle import Bundle, bundle_metadata, save_bundle
 from memchat.errors import MemchatError
 from memchat.evaluate import Scores, predict, score
 from memchat.featurize import Batch, EncodedDialogs, Featurizer
 from memchat.model import MemN2N, MemN2NConfig
-from memchat.taskfiles import TaskFiles, find_task_files
+from memchat.taskfiles import find_task_files
 
 
 @dataclass
@@ -85,6 +85,26 @@ TASK_DEFAULTS: dict[int | None, dict] = {
 }
 
 
+def check_settings(settings: dict) -> None:
+    """Settings are MemN2NConfig and TrainConfig fields: one line for any other."""
+    unknown = set(settings) - set(TrainConfig.__dataclass_fields__) - set(MemN2NConfig.__dataclass_fields__)
+    if unknown:
+        raise MemchatError(f"unknown training setting '{sorted(unknown)[0]}'")
+
+
+def continue_after(dialogs: Sequence[Dialog]) -> list[str]:
+    """The replies after which the user, in most training dialogues, lets the bot go on (the next
+    user turn is ``<SILENCE>``): a dialog bAbI bot says its next reply at once after these, so
+    nobody has to send an empty message."""
+    silent: dict[str, list[int]] = {}
+    for d in dialogs:
+        turns = [t for t in d.turns if t.speaker != KB]
+        for t, nxt in zip(turns, turns[1:]):
+            if t.speaker == BOT and nxt.speaker == USER:
+                silent.setdefault(t.text, [0, 0])[nxt.text == SILENCE] += 1
+    return sorted(r for r, (talked, quiet) in silent.items() if quiet > talked)
+
+
 def prepare(
     settings: dict,
     train_dialogs: Sequence[Dialog],
@@ -94,10 +114,21 @@ def prepare(
 ) -> tuple[Featurizer, MemN2NConfig, TrainConfig]:
     """The featurizer, model config and training config for ``settings`` (MemN2NConfig and
     TrainConfig fields). Match and context features are on unless settings turn them off."""
+    settings = feature_settings(settings)
+    featurizer = Featurizer.from_training(train_dialogs, candidates, facts, context=settings["context"])
+    return (featurizer, *configs(settings, featurizer, seed))
+
+
+def feature_settings(settings: dict) -> dict:
+    """``settings`` with match and context features on unless they turn them off."""
     settings = dict(settings)
     settings["match"] = settings.get("match", True)
     settings["context"] = settings["match"] and settings.get("context", True)
-    featurizer = Featurizer.from_training(train_dialogs, candidates, facts, context=settings["context"])
+    return settings
+
+
+def configs(settings: dict, featurizer: Featurizer, seed: int = 0) -> tuple[MemN2NConfig, TrainConfig]:
+    """The model and training configs of ``settings`` for a featurizer's vocabulary and entities."""
     model_fields = set(MemN2NConfig.__dataclass_fields__) - {"vocab_size", "num_entity_types"}
     config = MemN2NConfig(
         vocab_size=len(featurizer.vocab),
@@ -105,7 +136,7 @@ def prepare(
         **{k: v for k, v in settings.items() if k in model_fields},
     )
     train_cfg = TrainConfig(seed=seed, **{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
-    return featurizer, config, train_cfg
+    return config, train_cfg
 
 
 def bucketed_batches(featurizer: Featurizer, enc: EncodedDialogs, size: int, generator: torch.Generator) -> list[Batch]:
@@ -199,48 +230,60 @@ def train(
 @dataclass
 class TrainingData:
     """A folder's (or a file's) dialogues read and encoded, with the featurizer and the configs
-    its settings give: everything a training run needs but the seed."""
+    its settings give: everything a training run needs but the seed. A dialog bAbI folder is
+    read as it is; a bot project (``memchat.project``) is turned into dialogues first."""
 
-    files: TaskFiles
+    sources: dict  # what the bundle's metadata keeps of where the data came from
     featurizer: Featurizer
     config: MemN2NConfig
     train_cfg: TrainConfig
     train_enc: EncodedDialogs
     dev_enc: EncodedDialogs | None
+    extra: dict = field(default_factory=dict)  # more for the bundle: a project bot's runtime, its hash
+    task: int | None = None
 
     @classmethod
     def read(cls, path: str | Path, task: int | None = None, seed: int = 0, **settings) -> TrainingData:
         """``settings`` (MemN2NConfig and TrainConfig fields; None means "not given") win over the
         folder's config.toml, which wins over the task's defaults."""
+        from memchat.project import is_project
+
         path = Path(path)
+        given = {k: v for k, v in settings.items() if v is not None}
+        check_settings(given)
+        if is_project(path):
+            from memchat.project.build import read_project
+
+            return read_project(path, seed, given)
         files = find_task_files(path, task)
         merged = dict(TASK_DEFAULTS.get(files.task, TASK_DEFAULTS[None]))
         merged.update(folder_settings(path if path.is_dir() else path.parent))
-        merged.update({k: v for k, v in settings.items() if v is not None})
-        unknown = set(merged) - set(TrainConfig.__dataclass_fields__) - set(MemN2NConfig.__dataclass_fields__)
-        if unknown:
-            raise MemchatError(f"unknown training setting '{sorted(unknown)[0]}'")
+        merged.update(given)
         train_dialogs = [d for p in files.train for d in read_dialogs(p)]
         dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
         candidates = read_candidates(files.candidates) if files.candidates else None
         facts = [f for p in files.kb for f in read_kb(p)]
         featurizer, config, train_cfg = prepare(merged, train_dialogs, candidates, facts, seed)
-        return cls(
-            files,
-            featurizer,
-            config,
-            train_cfg,
-            featurizer.encode(train_dialogs),
-            featurizer.encode(dev_dialogs) if dev_dialogs else None,
-        )
+        sources = {
+            "train": [str(p) for p in files.train],
+            "dev": [str(p) for p in files.dev],
+            "candidates": str(files.candidates) if files.candidates else None,
+            "kb": [str(p) for p in files.kb],
+            "task": files.task,
+        }
+        dev = featurizer.encode(dev_dialogs) if dev_dialogs else None
+        extra = {"continue_after": continue_after(train_dialogs)}
+        return cls(sources, featurizer, config, train_cfg, featurizer.encode(train_dialogs), dev, extra, files.task)
 
     def summary(self) -> str:
         """One line on what is about to be trained."""
         f, dev = self.featurizer, self.dev_enc
+        names = ", ".join(Path(p).name for p in self.sources.get("train", []))
+        dev_names = ", ".join(Path(p).name for p in self.sources.get("dev", []))
         return (
             f"training on {self.train_enc.num_examples} replies in {self.train_enc.num_dialogs} dialogues"
-            f" ({', '.join(p.name for p in self.files.train)}); dev: "
-            + (f"{dev.num_examples} replies ({', '.join(p.name for p in self.files.dev)})" if dev else "none")
+            f" ({names}); dev: "
+            + (f"{dev.num_examples} replies ({dev_names})" if dev else "none")
             + f"; {len(f.candidates)} candidates, {len(f.vocab)} words, {len(f.entities)} entities"
         )
 
@@ -261,13 +304,8 @@ class TrainingData:
         """What a bundle's metadata keeps of the data and the run."""
         return {
             "train_config": (cfg or self.train_cfg).to_dict(),
-            "data": {
-                "train": [str(p) for p in self.files.train],
-                "dev": [str(p) for p in self.files.dev],
-                "candidates": str(self.files.candidates) if self.files.candidates else None,
-                "kb": [str(p) for p in self.files.kb],
-                "task": self.files.task,
-            },
+            "data": self.sources,
+            **self.extra,
             "training": {
                 "best_epoch": result.best_epoch,
                 "epochs_run": len(result.epochs),
@@ -316,7 +354,7 @@ def train_bot(
         on_start(data)
     model, result = data.fit(on_batch=on_batch, on_epoch=on_epoch)
     if not name:
-        prefix = f"task{data.files.task}" if data.files.task is not None else "model"
+        prefix = f"task{data.task}" if data.task is not None else "model"
         name = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
     metadata = bundle_metadata(model, data.featurizer, data.describe(result))
     path = save_bundle(Path(out) / name, model, data.featurizer, metadata=metadata)

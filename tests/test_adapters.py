@@ -12,7 +12,7 @@ import pytest
 from conftest import BOOKING, free_port, wait_until_serving
 
 GREETING = "hello what can i help you with today"
-PROPOSAL = ["api_call italian paris six cheap", "what do you think of this option: resto_a"]
+BOOKED = ["i'm on it", "what do you think of this option: resto_a"]  # the api call runs, and is never sent
 
 
 @pytest.fixture
@@ -98,8 +98,7 @@ def test_rasa_custom_action_on_a_real_action_server(small, memchat_env, tmp_path
             return [m["text"] for m in r.json()["responses"]]
 
         assert run("hi") == [GREETING]
-        assert run(BOOKING) == ["i'm on it"]
-        assert run("") == PROPOSAL
+        assert run(BOOKING) == BOOKED
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -120,9 +119,7 @@ def test_errbot_plugin_answers_every_message_but_commands(small, memchat_env):
         bot.push_message("hi")
         assert bot.pop_message(timeout=30) == GREETING
         bot.push_message(BOOKING)
-        assert bot.pop_message(timeout=30) == "i'm on it"
-        bot.push_message("")
-        assert [bot.pop_message(timeout=30) for _ in PROPOSAL] == PROPOSAL
+        assert [bot.pop_message(timeout=30) for _ in BOOKED] == BOOKED
         bot.push_message("!echo ping")  # a command: errbot answers it, memchat stays out
         assert bot.pop_message(timeout=30) == "ping"
     finally:
@@ -153,9 +150,8 @@ def test_botframework_activity_handler_with_the_test_adapter(bot):
 
     async def conversation():
         flow = await adapter.test("hi", GREETING)
-        flow = await flow.test(BOOKING, "i'm on it")
-        flow = await flow.send("")
-        for reply in PROPOSAL:
+        flow = await flow.send(BOOKING)
+        for reply in BOOKED:
             flow = await flow.assert_reply(reply)
         flow = await flow.send("x" * 20_000)
         await flow.assert_reply("message too long", is_substring=True)

@@ -8,35 +8,42 @@ from memchat.ranker import Ranker, Ranking
 from conftest import BOOKING
 
 
-def test_a_conversation_with_an_api_call_runs_the_knowledge_base(bot):
+def test_a_booking_goes_on_without_an_empty_message_and_the_api_call_is_never_said(bot):
     assert bot.respond("c1", "hi") == ["hello what can i help you with today"]
-    assert bot.respond("c1", BOOKING) == ["i'm on it"]
-    replies = bot.turn("c1", "")  # empty input: the user lets the bot go on
-    assert [r.text for r in replies] == [
-        "api_call italian paris six cheap",
-        "what do you think of this option: resto_a",
-    ]
-    assert replies[0].action_results[0] == "resto_a R_phone resto_a_phone"
+    # the bot goes on by itself after "i'm on it": the api call runs, people see the proposal
+    assert bot.respond("c1", BOOKING) == ["i'm on it", "what do you think of this option: resto_a"]
     events = bot.history("c1")
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert [(e.speaker, e.text) for e in events[4:7]] == [
+    assert [(e.speaker, e.text) for e in events[3:7]] == [
+        ("bot", "i'm on it"),
         ("user", "<SILENCE>"),
         ("bot", "api_call italian paris six cheap"),
         ("kb", "resto_a R_phone resto_a_phone"),
     ]
+    assert events[4].data == {"implicit": True}
     assert [e.speaker for e in events[6:13]] == ["kb"] * 7
     assert (events[13].speaker, events[13].text, events[13].data) == ("user", "<SILENCE>", {"implicit": True})
-    assert events[14].text == "what do you think of this option: resto_a"
+    assert events[14].text == "what do you think of this option: resto_a" and len(events) == 15
+
+
+def test_every_action_of_a_turn_is_returned_with_its_results(bot):
+    bot.respond("c1", "hi")
+    replies = bot.turn("c1", BOOKING)
+    assert [(r.text, r.is_action) for r in replies] == [
+        ("i'm on it", False),
+        ("api_call italian paris six cheap", True),
+        ("what do you think of this option: resto_a", False),
+    ]
+    assert replies[1].action_results[0] == "resto_a R_phone resto_a_phone"
 
 
 def test_conversations_are_remembered_across_bots(small, tmp_path):
     db = str(tmp_path / "m.db")
     first = Bot.load(small / "model", db=db, kb=small / "small-kb.txt")
     first.respond("c", "hi")
-    first.respond("c", BOOKING)
     first.close()
     again = Bot.load(small / "model", db=db)  # the knowledge base is still in the database
-    assert again.respond("c", "")[-1] == "what do you think of this option: resto_a"
+    assert again.respond("c", BOOKING)[-1] == "what do you think of this option: resto_a"
     assert again.respond("other", "hi") == ["hello what can i help you with today"]
     again.close()
 
@@ -50,8 +57,7 @@ def test_an_action_no_plugin_runs_is_said_and_stored_once(small, tmp_path):
     pm.add_hookspecs(hookspecs)  # no plugin at all
     bot = Bot.load(small / "model", db=str(tmp_path / "m.db"), plugin_manager=pm)
     bot.respond("c", "hi")
-    bot.respond("c", BOOKING)
-    assert bot.respond("c", "") == ["api_call italian paris six cheap"]
+    assert [r.text for r in bot.turn("c", BOOKING)] == ["i'm on it", "api_call italian paris six cheap"]
     assert [e.speaker for e in bot.history("c")] == ["user", "bot"] * 3
     bot.close()
 
@@ -66,13 +72,18 @@ class AlwaysCalls(Ranker):
         return Ranking(scores, ranking.attention, ranking.memory, ranking.query, ranking.candidates)
 
 
-def test_chained_actions_are_bounded(bot):
+def test_chained_actions_are_bounded_and_never_repeat_in_a_row(bot):
     manager = DialogueManager(
-        AlwaysCalls(bot.manager.ranker.model, bot.manager.ranker.featurizer), bot.store, bot.manager.pm, max_actions=3
+        AlwaysCalls(bot.manager.ranker.model, bot.manager.ranker.featurizer),
+        bot.store,
+        bot.manager.pm,
+        max_actions=3,
+        continue_after=bot.manager.continue_after,
     )
     replies = manager.respond("loop", "hi")
-    assert len(replies) == 4 and all(r.is_action for r in replies)
-    assert sum(e.speaker == "bot" for e in bot.history("loop")) == 4
+    assert 1 <= len(replies) <= 3 and replies[0].text == "api_call italian paris six cheap"
+    assert all(a.text != b.text for a, b in zip(replies, replies[1:]))  # the same action twice in a row is a loop
+    assert sum(e.speaker == "bot" for e in bot.history("loop")) == len(replies)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +125,7 @@ def test_clean_text():
 
 def test_an_action_can_be_stored_without_running_it(bot):
     bot.respond("cut", "hi")
-    bot.respond("cut", BOOKING)
-    replies = bot.manager.respond("cut", "", run_actions=False)
-    assert [r.text for r in replies] == ["api_call italian paris six cheap"] and replies[0].action_results is None
+    replies = bot.manager.respond("cut", BOOKING, run_actions=False)
+    assert [r.text for r in replies] == ["i'm on it", "api_call italian paris six cheap"]
+    assert replies[1].action_results is None
     assert [e.speaker for e in bot.history("cut")] == ["user", "bot"] * 3

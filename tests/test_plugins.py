@@ -91,10 +91,10 @@ def test_plugins_dir_rewrites_chain_and_the_original_is_kept(small, tmp_path):
 
 def test_a_vetoed_reply_gives_way_to_the_next_best(small, tmp_path):
     bot = load(small, tmp_path, plugin_dir(tmp_path, rules=RULES.format(vetoed=GREETING)))
-    (reply,) = bot.turn("c", "hi")
+    reply = bot.turn("c", "hi")[0]
     ranked = [text for text, _ in reply.ranking.top(2)]
     assert ranked[0] == GREETING and reply.text == ranked[1]
-    assert [e.text for e in bot.history("c")] == ["hi", ranked[1]]
+    assert [e.text for e in bot.history("c")][:2] == ["hi", ranked[1]]
     bot.close()
 
 
@@ -116,13 +116,13 @@ def test_a_plugin_that_raises_is_named_and_the_turn_still_answered(small, tmp_pa
     bot = load(small, tmp_path, plugin_dir(tmp_path, broken=BROKEN_HOOKS))
     with caplog.at_level(logging.ERROR, logger="memchat.plugins"):
         assert bot.respond("c", "hi") == [GREETING]
-        bot.respond("c", BOOKING)
-        replies = bot.turn("c", "")
+        replies = bot.turn("c", BOOKING)
     assert [r.text for r in replies] == [
+        "i'm on it",
         "api_call italian paris six cheap",
         "what do you think of this option: resto_a",
     ]
-    assert "plugin broken failed in execute_action: RuntimeError: action broke" in map(str, replies[0].plugin_failures)
+    assert "plugin broken failed in execute_action: RuntimeError: action broke" in map(str, replies[1].plugin_failures)
     logged = caplog.text
     for hook, error in [
         ("rewrite_user_turn", "ValueError"),

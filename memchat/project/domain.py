@@ -1,0 +1,229 @@
+"""A bot project's domain (``domain.yml`` or a ``domain/`` folder), in Rasa 3.x's format.
+
+What memchat reads: ``intents`` (names, retrieval intents' parents included), ``entities``,
+``slots`` (any type; mappings ``from_entity`` and ``custom``), ``responses`` (variations with
+``text``, and ``buttons``, ``image`` or ``custom`` payloads passed to the channel), ``actions``
+(custom actions, run through the ``execute_action`` hook) and ``forms`` (``required_slots``).
+Anything else a real project may write is refused with one line naming ``file:line`` and the key,
+except ``version``, ``session_config`` and ``config`` (read by Rasa's servers, not by memchat).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memchat.errors import MemchatError
+from memchat.project.yamlfile import YamlList, YamlMap, load_yaml
+
+LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for the user
+SLOT_TYPES = {"text", "bool", "categorical", "float", "list", "any"}
+TEMPLATE_SLOT = re.compile(r"\{(\w+)\}")
+IGNORED_KEYS = {"version", "session_config", "config"}  # Rasa's server settings; nothing for memchat
+
+
+@dataclass
+class Slot:
+    name: str
+    type: str = "any"
+    entities: list[str] = field(default_factory=list)  # from_entity mappings: entities that fill it
+    values: list[str] = field(default_factory=list)  # categorical values
+    initial: object = None
+    influence: bool = True  # influence_conversation: its changes are in the model's memory
+
+
+@dataclass
+class Domain:
+    intents: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    responses: dict[str, list[dict]] = field(default_factory=dict)  # name -> variations
+    actions: list[str] = field(default_factory=list)  # custom actions
+    forms: dict[str, list[str]] = field(default_factory=dict)  # form -> required slots
+    where: dict[str, str] = field(default_factory=dict)  # "response utter_x" -> file:line, for messages
+
+    @property
+    def action_names(self) -> list[str]:
+        """Everything the bot can do: responses, custom actions, forms."""
+        return [*self.responses, *self.actions, *self.forms]
+
+    def merge(self, other: Domain, at: str) -> None:
+        for name in other.intents:
+            if name not in self.intents:
+                self.intents.append(name)
+        for name in other.entities:
+            if name not in self.entities:
+                self.entities.append(name)
+        for kind in ("slots", "responses", "forms"):
+            mine, theirs = getattr(self, kind), getattr(other, kind)
+            for name, value in theirs.items():
+                if name in mine:
+                    raise MemchatError(
+                        f"{other.where.get(f'{kind} {name}', at)}: {kind[:-1]} '{name}' is declared "
+                        f"twice (also at {self.where.get(f'{kind} {name}', '?')})"
+                    )
+                mine[name] = value
+        self.actions += [a for a in other.actions if a not in self.actions]
+        self.where.update(other.where)
+
+
+def read_domain(path: Path, root: Path) -> Domain:
+    """``domain.yml``, or every ``.yml`` file of a ``domain/`` folder merged."""
+    files = sorted(path.rglob("*.yml")) + sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+    domain = Domain()
+    for f in files:
+        domain.merge(_read_one(f, str(f.relative_to(root))), str(f))
+    return domain
+
+
+def _read_one(path: Path, shown: str) -> Domain:
+    data = load_yaml(path, shown)
+    d = Domain()
+    for key, value in data.items():
+        if key in IGNORED_KEYS:
+            continue
+        reader = _READERS.get(key)
+        if reader is None:
+            raise MemchatError(
+                f"{data.at(key)}: '{key}': not supported in a domain (memchat reads {', '.join(_READERS)})"
+            )
+        reader(d, value, data, key)
+    return d
+
+
+def _expect(value, kind, data: YamlMap | YamlList, key, what: str):
+    if not isinstance(value, kind):
+        raise MemchatError(f"{data.at(key)}: '{key}': expected {what}")
+    return value
+
+
+def _names(d: Domain, value, data: YamlMap, key: str) -> list[str]:
+    """A list of names, each a string or a one-key mapping with options (refused)."""
+    items = _expect(value or YamlList(), list, data, key, "a list of names")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            name = next(iter(item)) if len(item) == 1 else None
+            options = item.get(name) if name else None
+            if name is None or options:
+                raise MemchatError(
+                    f"{items.at(i)}: '{key}': options on '{name or item}' are not supported "
+                    "(use_entities, ignore_entities, roles, groups, influence_conversation)"
+                )
+            item = name
+        if not isinstance(item, str) or not item:
+            raise MemchatError(f"{items.at(i)}: '{key}': expected a name, got {item!r}")
+        out.append(item)
+    return out
+
+
+def _intents(d: Domain, value, data, key) -> None:
+    d.intents = _names(d, value, data, key)
+
+
+def _entities(d: Domain, value, data, key) -> None:
+    d.entities = _names(d, value, data, key)
+
+
+def _actions(d: Domain, value, data, key) -> None:
+    d.actions = _names(d, value, data, key)
+
+
+def _slots(d: Domain, value, data, key) -> None:
+    slots = _expect(value or YamlMap(), dict, data, key, "a mapping of slot names")
+    for name, spec in slots.items():
+        spec = _expect(spec or YamlMap(), dict, slots, name, f"slot '{name}' to be a mapping (type, mappings)")
+        slot = Slot(name)
+        for option, setting in spec.items():
+            if option == "type":
+                if setting not in SLOT_TYPES:
+                    raise MemchatError(
+                        f"{spec.at(option)}: slot '{name}': type '{setting}' is not one of "
+                        f"{', '.join(sorted(SLOT_TYPES))}"
+                    )
+                slot.type = setting
+            elif option == "values":
+                slot.values = [str(v) for v in _expect(setting, list, spec, option, "a list of values")]
+            elif option == "initial_value":
+                slot.initial = setting
+            elif option == "influence_conversation":
+                slot.influence = bool(setting)
+            elif option == "mappings":
+                slot.entities = _mappings(name, _expect(setting, list, spec, option, "a list of mappings"))
+            else:
+                raise MemchatError(
+                    f"{spec.at(option)}: slot '{name}': '{option}' is not supported "
+                    "(type, values, initial_value, influence_conversation, mappings)"
+                )
+        d.slots[name] = slot
+        d.where[f"slots {name}"] = slots.at(name)
+
+
+def _mappings(slot: str, mappings: YamlList) -> list[str]:
+    entities = []
+    for i, m in enumerate(mappings):
+        if not isinstance(m, dict) or "type" not in m:
+            raise MemchatError(f"{mappings.at(i)}: slot '{slot}': a mapping needs a 'type'")
+        extra = set(m) - {"type", "entity", "conditions"}
+        if m["type"] == "from_entity" and isinstance(m.get("entity"), str) and not extra - {"conditions"}:
+            if m.get("conditions"):
+                raise MemchatError(f"{m.at('conditions')}: slot '{slot}': mapping conditions are not supported")
+            entities.append(m["entity"])
+        elif m["type"] == "custom" and not extra - {"conditions"} and "entity" not in m:
+            continue  # set by actions
+        else:
+            raise MemchatError(
+                f"{mappings.at(i)}: slot '{slot}': mapping type '{m['type']}' with "
+                f"{', '.join(sorted(extra)) or 'these keys'} is not supported "
+                "(from_entity with an entity, or custom)"
+            )
+    return entities
+
+
+def _responses(d: Domain, value, data, key) -> None:
+    responses = _expect(value or YamlMap(), dict, data, key, "a mapping of response names")
+    for name, variations in responses.items():
+        if not str(name).startswith("utter_"):
+            raise MemchatError(f"{responses.at(name)}: response '{name}': names start with 'utter_'")
+        variations = _expect(variations, list, responses, name, f"response '{name}' to be a list of variations")
+        out = []
+        for i, v in enumerate(variations):
+            if not isinstance(v, dict) or not ({"text", "custom", "image"} & set(v)):
+                raise MemchatError(
+                    f"{variations.at(i)}: response '{name}': a variation needs a 'text' (or 'custom' or 'image')"
+                )
+            unknown = set(v) - {"text", "buttons", "image", "custom"}
+            if unknown:
+                key_name = sorted(unknown)[0]
+                raise MemchatError(
+                    f"{v.at(key_name)}: response '{name}': '{key_name}' is not supported (text, buttons, image, custom)"
+                )
+            if "text" in v and not isinstance(v["text"], str):
+                raise MemchatError(f"{v.at('text')}: response '{name}': 'text' must be a string")
+            out.append(dict(v))
+        d.responses[name] = out
+        d.where[f"responses {name}"] = responses.at(name)
+
+
+def _forms(d: Domain, value, data, key) -> None:
+    forms = _expect(value or YamlMap(), dict, data, key, "a mapping of form names")
+    for name, spec in forms.items():
+        spec = _expect(spec, dict, forms, name, f"form '{name}' to be a mapping with required_slots")
+        unknown = set(spec) - {"required_slots"}
+        if unknown:
+            k = sorted(unknown)[0]
+            raise MemchatError(f"{spec.at(k)}: form '{name}': '{k}' is not supported (required_slots)")
+        required = _expect(spec.get("required_slots"), list, spec, "required_slots", "a list of slot names")
+        d.forms[name] = [str(s) for s in required]
+        d.where[f"forms {name}"] = forms.at(name)
+
+
+_READERS = {
+    "intents": _intents,
+    "entities": _entities,
+    "slots": _slots,
+    "responses": _responses,
+    "actions": _actions,
+    "forms": _forms,
+}

@@ -1,0 +1,114 @@
+"""What a project bot needs while it talks: the entities and slots of a message, the slots and
+form of a conversation, and responses filled from slots. A bundle stores it (``BotSpec.to_dict``),
+so a trained bot answers without its project folder.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from memchat.entities import EntityTable, tokenize
+from memchat.project.domain import LISTEN, TEMPLATE_SLOT
+
+SLOT_LINE = "slot"  # a stored line "slot NAME VALUE": the slot was set
+LOOP_LINE = "active_loop"  # "active_loop FORM" or "active_loop null"
+
+
+@dataclass
+class BotSpec:
+    """A project bot's runtime, as its bundle keeps it."""
+
+    responses: dict[str, list[dict]] = field(default_factory=dict)  # utter_x -> variations
+    actions: list[str] = field(default_factory=list)  # custom actions: run by the execute_action hook
+    forms: dict[str, list[str]] = field(default_factory=dict)  # form -> required slots
+    slot_entities: dict[str, list[str]] = field(default_factory=dict)  # slot -> entities that fill it
+    initial_slots: dict[str, str] = field(default_factory=dict)
+    kb: dict | None = None  # the knowledge base: rows, name, rank, search and suggest actions
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BotSpec:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def kind(self, action: str) -> str:
+        """listen, response, form or action."""
+        if action == LISTEN:
+            return "listen"
+        if action in self.responses:
+            return "response"
+        if action in self.forms:
+            return "form"
+        return "action"
+
+    def ask(self, form: str, slot: str) -> str:
+        own = f"utter_ask_{form}_{slot}"
+        return own if own in self.responses else f"utter_ask_{slot}"
+
+    def render(self, action: str, slots: dict[str, str], seed: str = "") -> dict:
+        """A response as a channel sends it: ``{"text": ...}`` with ``{slot}`` filled, plus its
+        ``buttons``, ``image`` or ``custom`` payload. Of its variations, one whose slots are all
+        set, picked by ``seed`` (the same turn always says the same)."""
+        variations = self.responses.get(action) or [{"text": action}]
+        usable = [
+            v
+            for v in variations
+            if all(slots.get(s) not in (None, "", "null") for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
+        ]
+        pool = usable or variations
+        chosen = pool[zlib.crc32(seed.encode("utf-8", "replace")) % len(pool)]
+        message = {k: v for k, v in chosen.items() if k != "text"}
+        if "text" in chosen:
+            message["text"] = TEMPLATE_SLOT.sub(lambda m: str(slots.get(m.group(1)) or ""), chosen["text"])
+        return message
+
+
+class Interpreter:
+    """The entities of a message (the entity table: values, synonyms, several-word values) and
+    the slots they fill."""
+
+    def __init__(self, table: EntityTable, slot_entities: dict[str, list[str]]):
+        self.table = table
+        self.fills: dict[str, list[str]] = {}  # entity -> slots it fills
+        for slot, entities in slot_entities.items():
+            for entity in entities:
+                self.fills.setdefault(entity, []).append(slot)
+        self.aliases_of: dict[str, list[str]] = {}  # value -> the other ways to say it
+        for alias, word in table.aliases.items():
+            self.aliases_of.setdefault(word, []).append(alias)
+
+    def entities(self, text: str) -> list[tuple[str, str]]:
+        """(entity, value) of each entity said in ``text``, in order; values as the table has them."""
+        words = self.table.words_of
+        return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
+
+    def slots_from_text(self, text: str) -> dict[str, str]:
+        out = {}
+        for entity, value in self.entities(text):
+            for slot in self.fills.get(entity, ()):
+                out[slot] = value
+        return out
+
+
+def conversation_state(lines: Iterable[tuple[str, str]], initial: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """The slots and the active form of a conversation from its stored (speaker, text) events."""
+    slots, active = dict(initial), None
+    for speaker, text in lines:
+        if speaker != "kb":
+            continue
+        head, _, rest = text.partition(" ")
+        if head == SLOT_LINE:
+            name, _, value = rest.partition(" ")
+            slots[name] = value
+        elif head == LOOP_LINE:
+            active = None if rest == "null" else rest
+    return slots, active
+
+
+def slot_line(name: str, value: object) -> str:
+    """The stored line of a slot set to ``value`` (lower-cased words; None is "null")."""
+    text = "null" if value is None else " ".join(str(value).lower().split())
+    return f"{SLOT_LINE} {name} {text or 'null'}"
