@@ -54,6 +54,21 @@ class Reply:
 
 
 @dataclass
+class TurnState:
+    """One turn on its way: the memory window, the conversation's last seq, what was done so far."""
+
+    conversation_id: str
+    turns: list[Turn]  # the memory window (and the query), kept up to date
+    last_seq: int
+    tracker: Tracker | None  # a project bot's slots and form; None for dialog bAbI bots
+    form_goes_on: bool = False  # the user's message filled a slot of the active form
+    replies: list[Reply] = field(default_factory=list)
+    failures: list[PluginFailure] = field(default_factory=list)  # plugins that raised before a reply
+    step: int = 0  # actions taken
+    previous: str | None = None  # the action just taken
+
+
+@dataclass
 class Tracker:
     """A conversation as an action sees it (the ``execute_action`` hook's ``tracker``)."""
 
@@ -111,37 +126,79 @@ class DialogueManager:
         self.continue_after = frozenset(continue_after)
         self.interpreter = Interpreter(ranker.featurizer.entities, spec.slot_entities) if spec else None
 
-    def respond(self, conversation_id: str, text: str | bytes, run_actions: bool = True) -> list[Reply]:
+    def respond(
+        self, conversation_id: str, text: str | bytes, run_actions: bool = True, most: int | None = None
+    ) -> list[Reply]:
         """Store the user's turn, then the bot's actions until it listens; returns them in order.
 
-        ``run_actions=False`` stores an action reply without running it, and ends the turn there:
-        the user cut in before its results (what the recorded dialogues of tasks 2 and 5 do;
-        ``memchat replay`` uses it)."""
+        ``run_actions=False`` stores an action reply without running it, and ends the turn there;
+        ``most`` ends a dialog bAbI bot's turn after that many replies: the user cut in (what the
+        recorded dialogues of tasks 2 and 5 do; ``memchat replay`` uses both)."""
         conversation_id = check_conversation_id(conversation_id)
         text = clean_text(text)
         with self.locks.hold(conversation_id):
-            failures: list[PluginFailure] = []
-            event = self._user_event(conversation_id, text, failures)
-            tracker, new = None, [event]
-            if self.spec is not None:
-                history = self.store.events(conversation_id)
-                slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
-                changed = self._slots_said(conversation_id, event.text, slots, failures)
-                new = [Event(KB, slot_line(s, v)) for s, v in changed.items()] + [event]
-                slots.update(changed)
-                tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
-                form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
-            stored = self.store.append(conversation_id, new)
-            window = self.store.recent(conversation_id, self.ranker.memory_size + 1)
-            turns = [e.turn() for e in window]
-            if tracker is not None:
-                tracker.events += stored
-                replies = self._act(conversation_id, turns, stored[-1].seq, tracker, form_goes_on)
+            turn = self.begin(conversation_id, text)
+            if turn.tracker is not None:
+                while not self.take(turn, *self.next_action(turn)):
+                    pass
             else:
-                replies = self._speak(conversation_id, turns, stored[-1].seq, run_actions, [])
-            if replies and failures:  # the rewrite's failures are the first reply's too
-                replies[0].plugin_failures[:0] = failures
-            return replies
+                self._speak(turn, run_actions, most)
+            if turn.replies and turn.failures:  # the rewrite's failures are the first reply's too
+                turn.replies[0].plugin_failures[:0] = turn.failures
+            return turn.replies
+
+    def begin(self, conversation_id: str, text: str) -> TurnState:
+        """Store the user's turn (and the slots it sets); the caller holds the conversation's lock."""
+        failures: list[PluginFailure] = []
+        event = self._user_event(conversation_id, text, failures)
+        tracker, new, form_goes_on = None, [event], False
+        if self.spec is not None:
+            history = self.store.events(conversation_id)
+            slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
+            changed = self._slots_said(conversation_id, event.text, slots, failures)
+            new = [Event(KB, slot_line(s, v)) for s, v in changed.items()] + [event]
+            slots.update(changed)
+            tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
+            form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
+        stored = self.store.append(conversation_id, new)
+        if tracker is not None:
+            tracker.events += stored
+        turns = [e.turn() for e in self.store.recent(conversation_id, self.ranker.memory_size + 1)]
+        return TurnState(conversation_id, turns, stored[-1].seq, tracker, form_goes_on, failures=failures)
+
+    def next_action(self, turn: TurnState) -> tuple[str, Ranking]:
+        """What a project bot does next: the form the user is answering, else the model's best
+        action (not the one it just took), else listen; after ``max_actions`` it listens."""
+        self._let_go_on(turn)
+        ranking = self.ranker.rank(turn.turns)
+        if turn.step >= self.max_actions:
+            return LISTEN, ranking  # a bot that never listens is made to
+        if turn.form_goes_on and turn.step == 0:
+            return turn.tracker.active_loop, ranking  # the user answered the form's question
+        failures: list[PluginFailure] = []
+        action = self._choose(turn.conversation_id, ranking, list(turn.turns), failures, not_again=turn.previous)
+        turn.failures += failures
+        return action or LISTEN, ranking
+
+    def take(self, turn: TurnState, action: str, ranking: Ranking) -> bool:
+        """Store and carry out one action of a project bot; True when the bot now listens."""
+        self._let_go_on(turn)
+        turn.step, turn.previous = turn.step + 1, action
+        kind = self.spec.kind(action)
+        reply = Reply(action, ranking)
+        data = None
+        if kind == "response":
+            reply.message = self.spec.render(action, turn.tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
+            data = {"message": reply.message}
+        self._store(turn, [Event(BOT, action, data)])
+        if kind == "listen":
+            return True
+        turn.replies.append(reply)
+        if kind == "action":
+            self._run_action(turn, reply)
+        elif kind == "form":
+            return self._run_form(turn, action)
+        return False
 
     def _slots_said(self, conversation_id: str, text: str, slots: dict, failures: list[PluginFailure]) -> dict:
         """The slots the user's text sets, as the plugins' ``validate_slot`` hook lets them."""
@@ -190,146 +247,110 @@ class DialogueManager:
                 return reply
         return None
 
-    def _store(self, conversation_id: str, turns: list[Turn], last_seq: int, events: list[Event]) -> int:
+    def _store(self, turn: TurnState, events: list[Event]) -> None:
         """Commit ``events`` after the conversation's last seq (ours: we hold its lock), an implicit
-        <SILENCE> first when a bot event would follow anything but a user turn; returns the new last seq."""
+        <SILENCE> first when a bot event would follow anything but a user turn."""
+        turns = turn.turns
         if events and events[0].speaker == BOT and turns and turns[-1].speaker != USER:
             events = [Event(USER, SILENCE, {"implicit": True}), *events]
-        for e in self.store.append(conversation_id, events, after=last_seq):
+        stored = self.store.append(turn.conversation_id, events, after=turn.last_seq)
+        for e in stored:
             turns.append(e.turn())
-            last_seq = e.seq
+            turn.last_seq = e.seq
+        if turn.tracker is not None:
+            turn.tracker.events += stored
         del turns[: -(self.ranker.memory_size + 1)]
-        return last_seq
 
-    def _let_go_on(self, conversation_id: str, turns: list[Turn], last_seq: int) -> int:
+    def _let_go_on(self, turn: TurnState) -> None:
         """Before the bot acts again after its own turn: the implicit <SILENCE> it answers."""
-        if turns and turns[-1].speaker != USER:
-            return self._store(conversation_id, turns, last_seq, [Event(USER, SILENCE, {"implicit": True})])
-        return last_seq
+        if turn.turns and turn.turns[-1].speaker != USER:
+            self._store(turn, [Event(USER, SILENCE, {"implicit": True})])
 
-    def _speak(
-        self, conversation_id: str, turns: list[Turn], last_seq: int, run_actions: bool, failures: list[PluginFailure]
-    ) -> list[Reply]:
+    def _speak(self, turn: TurnState, run_actions: bool, most: int | None = None) -> None:
         """A dialog bAbI bot's turn: replies, api calls run through the plugins, and going on by
         itself after the replies its training users let it go on from."""
-        replies: list[Reply] = []
+        failures, replies = [], turn.replies
         for _ in range(self.max_actions):
-            last_seq = self._let_go_on(conversation_id, turns, last_seq)
-            ranking = self.ranker.rank(turns)
+            self._let_go_on(turn)
+            ranking = self.ranker.rank(turn.turns)
             previous = replies[-1].text if replies else None
-            text = self._choose(conversation_id, ranking, list(turns), failures, not_again=previous)
+            text = self._choose(turn.conversation_id, ranking, list(turn.turns), failures, not_again=previous)
             if text is None:  # every candidate vetoed: the bot says nothing
                 break
             reply = Reply(
                 text, ranking, plugin_failures=failures, message=None if text.startswith("api_call") else {"text": text}
             )
-            last_seq = self._store(
-                conversation_id, turns, last_seq, [Event(BOT, reply.text, failures_data(failures) or None)]
-            )
+            self._store(turn, [Event(BOT, reply.text, failures_data(failures) or None)])
             replies.append(reply)
             failures = []
+            if most is not None and len(replies) >= most:
+                break
             if reply.is_action:
                 if not run_actions:
                     break
-                args = {"store": self.store, "conversation_id": conversation_id, "action": reply.text, "tracker": None}
+                args = {
+                    "store": self.store,
+                    "conversation_id": turn.conversation_id,
+                    "action": reply.text,
+                    "tracker": None,
+                }
                 results = next((r for _, r in call_each(self.pm, "execute_action", failures, args)), None)
                 reply.plugin_failures += failures
                 failures = []
                 if results is None:  # no plugin runs this action: the reply stands as said
                     break
                 reply.action_results = list(results)
-                last_seq = self._store(conversation_id, turns, last_seq, [Event(KB, line) for line in results])
+                self._store(turn, [Event(KB, line) for line in results])
             elif text not in self.continue_after:
                 break
-        return replies
 
-    def _act(
-        self, conversation_id: str, turns: list[Turn], last_seq: int, tracker: Tracker, form_goes_on: bool
-    ) -> list[Reply]:
-        """A project bot's turn: actions until ``action_listen``."""
-        spec, replies, failures = self.spec, [], []
-        previous = None
-        for step in range(self.max_actions + 1):
-            last_seq = self._let_go_on(conversation_id, turns, last_seq)
-            ranking = self.ranker.rank(turns)
-            if step == self.max_actions:
-                action = LISTEN  # a bot that never listens is made to
-            elif form_goes_on and step == 0:
-                action = tracker.active_loop  # the user answered the form's question: it goes on
-            else:
-                action = self._choose(conversation_id, ranking, list(turns), failures, not_again=previous) or LISTEN
-            previous = action
-            kind = spec.kind(action)
-            reply = Reply(action, ranking, plugin_failures=failures)
-            failures = []
-            events = [Event(BOT, action)]
-            if kind == "response":
-                reply.message = spec.render(action, tracker.slots, f"{conversation_id}:{last_seq}")
-                events = [Event(BOT, action, {"message": reply.message})]
-            last_seq = self._store(conversation_id, turns, last_seq, events)
-            if kind == "listen":
-                break
-            replies.append(reply)
-            if kind == "action":
-                last_seq = self._run_action(conversation_id, turns, last_seq, tracker, reply, replies)
-            elif kind == "form":
-                asked, last_seq = self._run_form(conversation_id, turns, last_seq, tracker, action, replies)
-                if asked:
-                    break
-        return replies
-
-    def _run_action(
-        self,
-        conversation_id: str,
-        turns: list[Turn],
-        last_seq: int,
-        tracker: Tracker,
-        reply: Reply,
-        replies: list[Reply],
-    ) -> int:
+    def _run_action(self, turn: TurnState, reply: Reply) -> None:
         """A custom action through the plugins: its lines and slots stored, its messages sent."""
         failures: list[PluginFailure] = []
-        args = {"store": self.store, "conversation_id": conversation_id, "action": reply.text, "tracker": tracker}
+        args = {
+            "store": self.store,
+            "conversation_id": turn.conversation_id,
+            "action": reply.text,
+            "tracker": turn.tracker,
+        }
         result = next((r for _, r in call_each(self.pm, "execute_action", failures, args)), None)
         reply.plugin_failures += failures
         if result is None:
             reply.plugin_failures.append(PluginFailure("-", "execute_action", f"no plugin runs {reply.text}"))
-            return last_seq
+            return
         if not isinstance(result, dict):
             result = {"lines": list(result)}
         lines = [str(x) for x in result.get("lines") or []]
-        slots = {str(k): v for k, v in (result.get("slots") or {}).items()}
         events = [Event(KB, line) for line in lines]
-        for name, value in slots.items():
-            events.append(Event(KB, slot_line(name, value)))
-            tracker.slots[name] = slot_line(name, value).split(" ", 2)[2]
+        for name, value in (result.get("slots") or {}).items():
+            line = slot_line(str(name), value)
+            events.append(Event(KB, line))
+            turn.tracker.slots[str(name)] = line.split(" ", 2)[2]
         reply.action_results = lines
         for text in result.get("messages") or []:
-            replies.append(Reply(reply.text, reply.ranking, message={"text": str(text)}))
+            turn.replies.append(Reply(reply.text, reply.ranking, message={"text": str(text)}))
         if events:
-            last_seq = self._store(conversation_id, turns, last_seq, events)
-        return last_seq
+            self._store(turn, events)
 
-    def _run_form(
-        self, conversation_id: str, turns: list[Turn], last_seq: int, tracker: Tracker, form: str, replies: list[Reply]
-    ) -> tuple[bool, int]:
-        """A form: ask for its first missing slot (and listen), or close it when all are filled.
-        Returns whether it asked."""
+    def _run_form(self, turn: TurnState, form: str) -> bool:
+        """A form: ask for its first missing slot and listen (True), or close it when all are filled."""
+        tracker = turn.tracker
         missing = [s for s in self.spec.forms[form] if tracker.slots.get(s) in (None, "", "null")]
         if not missing:
             tracker.active_loop = None
-            return False, self._store(conversation_id, turns, last_seq, [Event(KB, "active_loop null")])
+            self._store(turn, [Event(KB, "active_loop null")])
+            return False
         if tracker.active_loop != form:
             tracker.active_loop = form
-            last_seq = self._store(conversation_id, turns, last_seq, [Event(KB, f"active_loop {form}")])
+            self._store(turn, [Event(KB, f"active_loop {form}")])
         ask = self.spec.ask(form, missing[0])
-        message = self.spec.render(ask, tracker.slots, f"{conversation_id}:{last_seq}")
-        last_seq = self._let_go_on(conversation_id, turns, last_seq)
-        ranking = self.ranker.rank(turns)
-        last_seq = self._store(conversation_id, turns, last_seq, [Event(BOT, ask, {"message": message})])
-        replies.append(Reply(ask, ranking, message=message))
-        last_seq = self._store(conversation_id, turns, last_seq, [Event(BOT, LISTEN)])
-        return True, last_seq
+        message = self.spec.render(ask, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
+        self._let_go_on(turn)
+        ranking = self.ranker.rank(turn.turns)
+        self._store(turn, [Event(BOT, ask, {"message": message})])
+        turn.replies.append(Reply(ask, ranking, message=message))
+        self._store(turn, [Event(BOT, LISTEN)])
+        return True
 
     def close(self) -> None:
         self.locks.close()

@@ -7,9 +7,10 @@ not sent: the knowledge-base plugin answers the bot's own api calls instead. Oth
 by itself (an action, its results, then a reply; or a reply its training users let it go on
 from): each further reply of a turn answers the next recorded ``<SILENCE>`` turn.
 
-Where the recorded user cut in right after an api call -- tasks 2 and 5 record no results for a
-call the user then changes ("instead could it be ...") -- the replay cuts in too: that turn's
-api call is stored but not run (``cut_in=True``, the default). With ``cut_in=False`` every call
+Where the recorded user cut in -- tasks 2 and 5 record no results for a call the user then
+changes ("instead could it be ..."), and users speak again before the bot went on -- the replay
+cuts in too (``cut_in=True``, the default): the turn ends after the replies recorded before the
+user spoke again, and an api call no results follow is stored but not run. With ``cut_in=False`` every call
 runs and the bot goes on with a proposal before the recorded user changes the request, a
 situation the training dialogues never show.
 """
@@ -65,9 +66,11 @@ def replay(
                 said = pending.popleft()
             else:
                 pending.clear()
-                # the recorded user cut in after an api call of this turn when no results follow it
-                cut = cut_in and any(not results for reply, results in _chain(turns, k) if reply.startswith("api_call"))
-                replies = manager.respond(cid, turn.text, run_actions=not cut)
+                # the recorded user cut in: after the replies recorded before they spoke again, or
+                # after an api call of this turn that no results follow
+                chain = _chain(turns, k)
+                cut = cut_in and any(not results for reply, results in chain if reply.startswith("api_call"))
+                replies = manager.respond(cid, turn.text, run_actions=not cut, most=len(chain) if cut_in else None)
                 said = replies[0].text if replies else ""
                 pending.extend(r.text for r in replies[1:])
             after_action = gold is not None and gold.startswith("api_call")  # its results follow in the file
