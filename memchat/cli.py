@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -64,6 +63,33 @@ def plugins() -> None:
     click.echo(json.dumps(describe(get_plugin_manager()), indent=2))
 
 
+def train_with_progress(path: Path, task: int | None = None, **kwargs):
+    """``train_bot`` with what it reads and a progress bar per epoch on stderr."""
+    from memchat.progress import EpochProgress
+    from memchat.train import train_bot
+
+    progress: list[EpochProgress] = []
+
+    def on_start(data) -> None:
+        click.echo(data.summary(), err=True)
+        for note in data.sources.get("notes", []):
+            click.echo(f"note: {note}", err=True)
+        progress.append(EpochProgress(data.train_enc.num_dialogs, data.train_cfg.epochs))
+
+    try:
+        return train_bot(
+            path,
+            task,
+            on_start=on_start,
+            on_batch=lambda done, loss: progress[0].batch(done, loss),
+            on_epoch=lambda report: progress[0].epoch(report),
+            **kwargs,
+        )
+    finally:
+        if progress:
+            progress[0].close()
+
+
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--task", type=click.IntRange(1), help="Use the files of task N in PATH, and its defaults.")
@@ -102,32 +128,16 @@ def train(
     holds the replies to choose from, *kb*.txt the knowledge base, and config.toml's [train]
     table the settings (flags win). The last line printed is the bundle's path.
     """
-    from memchat.progress import EpochProgress
-    from memchat.train import train_bot
-
-    progress: list[EpochProgress] = []
-
-    def on_start(data) -> None:
-        click.echo(data.summary(), err=True)
-        progress.append(EpochProgress(data.train_enc.num_dialogs, data.train_cfg.epochs))
-
-    try:
-        bundle, result = train_bot(
-            path,
-            task,
-            out=out,
-            name=name,
-            seed=seed,
-            match=False if no_match else None,
-            context=False if paper else None,
-            on_start=on_start,
-            on_batch=lambda done, loss: progress[0].batch(done, loss),
-            on_epoch=lambda report: progress[0].epoch(report),
-            **given,
-        )
-    finally:
-        if progress:
-            progress[0].close()
+    bundle, result = train_with_progress(
+        path,
+        task,
+        out=out,
+        name=name,
+        seed=seed,
+        match=False if no_match else None,
+        context=False if paper else None,
+        **given,
+    )
     if result.best_dev:
         click.echo(
             f"best epoch {result.best_epoch}: dev per-response {result.best_dev.per_response:.4f}, "
@@ -344,50 +354,8 @@ def serve(
         )
 
 
-@cli.command()
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--seed", type=int, default=0, show_default=True, help="The generator's seed.")
-@click.option("--force", is_flag=True, help="Write into FOLDER even if it is not empty.")
-def init(folder: Path, seed: int, force: bool) -> None:
-    """Scaffold a bot in FOLDER: sample restaurant dialogues (train, dev), candidates, knowledge
-    base and config.toml, all written by a seeded generator. Edit them into your own domain."""
-    from memchat.corpus import write_corpus
-
-    if folder.exists() and any(folder.iterdir()) and not force:
-        raise MemchatError(f"{folder}: not empty; pick a new folder or pass --force")
-    for path in write_corpus(folder, seed=seed):
-        click.echo(f"wrote {path}", err=True)
-    click.echo(f"next: memchat start {folder}")
-
-
-@cli.command()
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("dialogues"))
-@click.option("--db", help=DB_HELP)
-@click.option("--retrain", is_flag=True, help="Train again even if models/<FOLDER name> exists.")
-@click.pass_context
-def start(ctx: click.Context, folder: Path, db: str | None, retrain: bool) -> None:
-    """Train the bot of FOLDER (default: ./dialogues) into models/<FOLDER name> unless it is
-    there already, then chat with it in the REPL, its knowledge base loaded."""
-    from memchat.taskfiles import find_task_files
-
-    files = find_task_files(folder)
-    bundle = Path("models") / folder.resolve().name
-    if retrain or not (bundle / "metadata.json").is_file():
-        import shutil
-
-        click.echo(f"training {folder} into {bundle}", err=True)
-        fresh = bundle.with_name(bundle.name + f"-{datetime.now():%Y%m%d-%H%M%S}")
-        ctx.invoke(train, path=folder, out=bundle.parent, name=fresh.name)
-        if bundle.exists():  # the old bundle goes only once the new one is complete
-            old = bundle.with_name(bundle.name + ".old")
-            bundle.rename(old)
-            fresh.rename(bundle)
-            shutil.rmtree(old)
-        else:
-            fresh.rename(bundle)
-    kb = files.kb[0] if files.kb else None
-    ctx.invoke(repl, model=bundle, db=db, kb=kb)
-
-
 def main() -> None:
     cli(prog_name="memchat")
+
+
+from memchat import cli_bots  # noqa: E402, F401  (init, start, test: the commands on bot folders)

@@ -80,6 +80,11 @@ class Tracker:
     events: list[Event] = field(default_factory=list)  # the whole conversation so far
 
 
+def _in_memory(event: Event) -> bool:
+    """Whether the model reads ``event``: all but slots that do not influence the conversation."""
+    return not (event.data and event.data.get("memory") is False)
+
+
 def clean_text(text: str | bytes) -> str:
     """The user's text as the model should see it: valid Unicode, no control characters, one line.
     An empty turn is the dataset's ``<SILENCE>``: the user lets the bot go on."""
@@ -156,14 +161,14 @@ class DialogueManager:
             history = self.store.events(conversation_id)
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
             changed = self._slots_said(conversation_id, event.text, slots, failures)
-            new = [Event(KB, slot_line(s, v)) for s, v in changed.items()] + [event]
+            new = [self._slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update(changed)
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
         stored = self.store.append(conversation_id, new)
         if tracker is not None:
             tracker.events += stored
-        turns = [e.turn() for e in self.store.recent(conversation_id, self.ranker.memory_size + 1)]
+        turns = [e.turn() for e in self.store.recent(conversation_id, self.ranker.memory_size + 1) if _in_memory(e)]
         return TurnState(conversation_id, turns, stored[-1].seq, tracker, form_goes_on, failures=failures)
 
     def next_action(self, turn: TurnState) -> tuple[str, Ranking]:
@@ -199,6 +204,10 @@ class DialogueManager:
         elif kind == "form":
             return self._run_form(turn, action)
         return False
+
+    def _slot_event(self, slot: str, value: object) -> Event:
+        """A slot set, as stored; one that does not influence the conversation stays out of memory."""
+        return Event(KB, slot_line(slot, value), {"memory": False} if slot in self.spec.quiet_slots else None)
 
     def _slots_said(self, conversation_id: str, text: str, slots: dict, failures: list[PluginFailure]) -> dict:
         """The slots the user's text sets, as the plugins' ``validate_slot`` hook lets them."""
@@ -255,7 +264,8 @@ class DialogueManager:
             events = [Event(USER, SILENCE, {"implicit": True}), *events]
         stored = self.store.append(turn.conversation_id, events, after=turn.last_seq)
         for e in stored:
-            turns.append(e.turn())
+            if _in_memory(e):
+                turns.append(e.turn())
             turn.last_seq = e.seq
         if turn.tracker is not None:
             turn.tracker.events += stored
@@ -323,9 +333,9 @@ class DialogueManager:
         lines = [str(x) for x in result.get("lines") or []]
         events = [Event(KB, line) for line in lines]
         for name, value in (result.get("slots") or {}).items():
-            line = slot_line(str(name), value)
-            events.append(Event(KB, line))
-            turn.tracker.slots[str(name)] = line.split(" ", 2)[2]
+            event = self._slot_event(str(name), value)
+            events.append(event)
+            turn.tracker.slots[str(name)] = event.text.split(" ", 2)[2]
         reply.action_results = lines
         for text in result.get("messages") or []:
             turn.replies.append(Reply(reply.text, reply.ranking, message={"text": str(text)}))

@@ -37,6 +37,7 @@ class TrainConfig:
     lr: float = 0.01  # Adam learning rate at the first epoch
     lr_decay: float = 0.95  # learning rate factor per epoch: late spikes were undoing good epochs
     clip: float = 40.0  # gradient norm clipping
+    min_epochs: int = 0  # train at least this long, keeping the latest of equally good epochs (projects)
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -215,11 +216,11 @@ def train(
             on_epoch(report)
         acc = dev.per_response if dev else float(epoch)
         since_best = 0 if acc >= best_acc + cfg.min_delta else since_best + 1
-        if acc > best_acc:
+        if acc > best_acc or (epoch <= cfg.min_epochs and acc >= best_acc):
             best_acc = acc
             result.best_epoch, result.best_dev = epoch, dev
             best_state = copy.deepcopy(model.state_dict())
-        if dev and (dev.per_response >= 1.0 or since_best >= cfg.patience):
+        if dev and epoch >= cfg.min_epochs and (dev.per_response >= 1.0 or since_best >= cfg.patience):
             break
     model.load_state_dict(best_state)
     model.eval()
@@ -356,6 +357,11 @@ def train_bot(
     if not name:
         prefix = f"task{data.task}" if data.task is not None else "model"
         name = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
-    metadata = bundle_metadata(model, data.featurizer, data.describe(result))
+    extra = data.describe(result)
+    if Path(path).is_dir():  # memchat start and test retrain when the folder changes
+        from memchat.project import hash_folder
+
+        extra["source_hash"] = hash_folder(Path(path))
+    metadata = bundle_metadata(model, data.featurizer, extra)
     path = save_bundle(Path(out) / name, model, data.featurizer, metadata=metadata)
     return Bundle(model, data.featurizer, metadata, path), result

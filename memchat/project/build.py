@@ -10,15 +10,18 @@ from memchat.project.domain import LISTEN, TEMPLATE_SLOT
 from memchat.project.generate import Generator
 from memchat.project.runtime import BotSpec, Interpreter
 
-SAMPLES = 20  # training dialogues per story or rule ([generate] samples)
+SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
+# A project's dev dialogues come from its own stories, so dev accuracy saturates long before the
+# model generalizes to stories' combinations it never saw: train longer than on dialog bAbI.
+PROJECT_DEFAULTS = dict(dim=64, hops=3, memory=100, dropout=0.2, epochs=100, patience=10, min_epochs=40)
 DEV_SAMPLES = 3  # dev dialogues per story or rule, drawn with another seed ([generate] dev_samples)
 
 
 def read_project(folder, seed: int, given: dict):
-    from memchat.train import TASK_DEFAULTS, TrainingData, configs, feature_settings, folder_settings
+    from memchat.train import TrainingData, configs, feature_settings, folder_settings
 
     project = Project.read(folder)
-    settings = feature_settings({**TASK_DEFAULTS[None], **folder_settings(project.folder), **given})
+    settings = feature_settings({**PROJECT_DEFAULTS, **folder_settings(project.folder), **given})
     generate = project.settings.get("generate", {})
     unknown = set(generate) - {"samples", "dev_samples"}
     if unknown:
@@ -76,6 +79,7 @@ def bot_spec(project: Project) -> BotSpec:
         forms=d.forms,
         slot_entities={name: slot.entities for name, slot in d.slots.items()},
         initial_slots={name: str(slot.initial).lower() for name, slot in d.slots.items() if slot.initial is not None},
+        quiet_slots=[name for name, slot in d.slots.items() if not slot.influence],
         kb=kb,
     )
 
@@ -86,3 +90,32 @@ def candidate_text(action: str, spec: BotSpec) -> str:
     variations = spec.responses.get(action) or []
     text = next((v["text"] for v in variations if v.get("text")), "")
     return f"{action} {TEMPLATE_SLOT.sub(lambda m: m.group(1), text)}".strip()
+
+
+def bundle_name(folder) -> str:
+    """``models/<name>`` of the bot in ``folder``: its folder's name, and a hash of where it is,
+    so that two projects named alike never share a bundle."""
+    import hashlib
+    from pathlib import Path
+
+    where = Path(folder).resolve()
+    return f"{where.name}-{hashlib.sha256(str(where).encode()).hexdigest()[:6]}"
+
+
+def stale_reason(folder, bundle) -> str | None:
+    """Why the bundle at ``bundle`` must be trained (again) from ``folder``; None when it is current."""
+    import json
+    from pathlib import Path
+
+    from memchat.project import hash_folder
+
+    meta = Path(bundle) / "metadata.json"
+    if not meta.is_file():
+        return "no bundle yet"
+    try:
+        trained = json.loads(meta.read_text(encoding="utf-8")).get("source_hash")
+    except (OSError, ValueError):
+        return "its bundle is damaged"
+    if trained != hash_folder(Path(folder)):
+        return "files changed since it was trained"
+    return None

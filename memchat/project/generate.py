@@ -15,7 +15,7 @@ never drift apart:
 Forms run as they do live: the form action, ``active_loop FORM``, then for each required slot not
 yet filled ``utter_ask_<slot>``, a listen, an answer from an example annotated with that slot's
 entity, the form again; then ``active_loop null``. Rules that do not start a conversation get a
-random beginning from another story half the time, so they are learned "at any point".
+random beginning from another story or rule most of the time, so they are learned "at any point".
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from memchat.errors import MemchatError
 from memchat.project import Project
 from memchat.project.data import ANY_VALUE, Example, Step, Story
 from memchat.project.domain import LISTEN
-from memchat.project.runtime import Interpreter
+from memchat.project.runtime import Interpreter, slot_line
 
 MAX_CHECKPOINT_DEPTH = 5
+PREFIXED = 0.75  # the share of a rule's dialogues that begin with part of another story or rule
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Generator:
         for story in starts:
             for _ in range(samples):
                 state = _State(slots={n: s.initial for n, s in self.domain.slots.items() if s.initial is not None})
-                if story.rule and not story.conversation_start and self.rng.random() < 0.5:
+                if story.rule and not story.conversation_start and self.rng.random() < PREFIXED:
                     self._prefix(state, starts)
                 self._condition(state, story.condition)
                 self.run(state, story.steps, story, 0)
@@ -76,7 +77,7 @@ class Generator:
 
     def _prefix(self, state: _State, starts: list[Story]) -> None:
         """The beginning of another story, up to a point where the bot listens and no form is on."""
-        stories = [s for s in starts if not s.rule]
+        stories = [s for s in starts if not s.condition]
         if not stories:
             return
         trial = _State(slots=dict(state.slots))
@@ -233,9 +234,7 @@ class Generator:
         text.append(example.text[pos:])
         said = "".join(text)
         for slot, value in self.interpreter.slots_from_text(said).items():
-            if state.slots.get(slot) != value:
-                state.slots[slot] = value
-                state.turns.append(Turn(KB, f"slot {slot} {value}", 0))
+            self._set(state, slot, value)
         state.turns.append(Turn(USER, said, 0))
 
     def _surface(self, value: str) -> str:
@@ -254,10 +253,17 @@ class Generator:
                 if value in (None, ""):
                     kind = self.domain.slots[slot].type
                     value = True if kind == "bool" else self._any_value(slot)
-            value = "null" if value is None else str(value).lower()
-            if state.slots.get(slot) != value:
-                state.slots[slot] = value
-                state.turns.append(Turn(KB, f"slot {slot} {value}", 0))
+            self._set(state, slot, value)
+
+    def _set(self, state: _State, slot: str, value: object) -> None:
+        """A slot set: its line in memory, as the dialogue manager stores it (not for a slot that
+        does not influence the conversation)."""
+        line = slot_line(slot, value)
+        value = line.split(" ", 2)[2]
+        if state.slots.get(slot) != value:
+            state.slots[slot] = value
+            if self.domain.slots[slot].influence:
+                state.turns.append(Turn(KB, line, 0))
 
     def _any_value(self, slot: str) -> str:
         s = self.domain.slots[slot]

@@ -25,6 +25,7 @@ class BotSpec:
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> required slots
     slot_entities: dict[str, list[str]] = field(default_factory=dict)  # slot -> entities that fill it
     initial_slots: dict[str, str] = field(default_factory=dict)
+    quiet_slots: list[str] = field(default_factory=list)  # influence_conversation: false: kept out of memory
     kb: dict | None = None  # the knowledge base: rows, name, rank, search and suggest actions
 
     def to_dict(self) -> dict:
