@@ -38,6 +38,7 @@ class TrainConfig:
     lr_decay: float = 0.95  # learning rate factor per epoch: late spikes were undoing good epochs
     clip: float = 40.0  # gradient norm clipping
     min_epochs: int = 0  # train at least this long, keeping the latest of equally good epochs (projects)
+    threads: int = 0  # torch threads while training; 0: torch's default. Small models: 1 (no spinning threads)
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -179,6 +180,16 @@ def train(
     Without dev dialogues every epoch counts as the best and training runs ``cfg.epochs`` epochs.
     ``on_batch(dialogs_done, loss)`` and ``on_epoch(report)`` feed a progress display.
     """
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(model, featurizer, train_enc, dev_enc, cfg, on_batch, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(model, featurizer, train_enc, dev_enc, cfg: TrainConfig, on_batch, on_epoch) -> TrainResult:
     torch.manual_seed(cfg.seed)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     batches = bucketed_batches(featurizer, train_enc, cfg.batch_dialogs, shuffle)

@@ -50,26 +50,6 @@ def test_recorded_results_are_what_the_knowledge_base_answers_and_replies_are_ca
     assert calls == 1150 + nothing  # one per dialogue, and one more after each that found nothing
 
 
-def test_init_scaffolds_a_bot_that_trains_and_answers(tmp_path):
-    runner = CliRunner()
-    folder = tmp_path / "mybot"
-    result = runner.invoke(cli, ["init", str(folder)])
-    assert result.exit_code == 0, result.output
-    assert "memchat start" in result.stdout
-    assert folder_settings(folder)["hops"] == 2
-    result = runner.invoke(
-        cli, ["train", str(folder), "--out", str(tmp_path / "models"), "--name", "b", "--epochs", "2"]
-    )
-    assert result.exit_code == 0, result.output
-    from memchat.bot import Bot
-
-    bot = Bot.load(tmp_path / "models" / "b", db=str(tmp_path / "m.db"), kb=folder / "restaurant-kb.txt")
-    assert bot.respond("c", "hi") == ["hello what can i help you with today"]
-    bot.close()
-    again = runner.invoke(cli, ["init", str(folder)])  # not over a bot that is there
-    assert again.exit_code != 0 and "not empty" in again.output
-
-
 @pytest.mark.parametrize(
     "text,message",
     [

@@ -13,7 +13,7 @@ from memchat.project.runtime import BotSpec, Interpreter
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
 # A project's dev dialogues come from its own stories, so dev accuracy saturates long before the
 # model generalizes to stories' combinations it never saw: train longer than on dialog bAbI.
-PROJECT_DEFAULTS = dict(dim=64, hops=3, memory=100, dropout=0.2, epochs=100, patience=10, min_epochs=40)
+PROJECT_DEFAULTS = dict(dim=64, hops=3, memory=100, dropout=0.2, epochs=100, patience=10, min_epochs=40, threads=1)
 DEV_SAMPLES = 3  # dev dialogues per story or rule, drawn with another seed ([generate] dev_samples)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memchat.errors import MemchatError
+from memchat.project.domain import shown_path
 from memchat.project.yamlfile import YamlList, YamlMap, load_yaml
 
 _ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<short>[^)]+)\)|(?P<json>\{[^}]*\}))")
@@ -107,7 +108,7 @@ ANY_VALUE = ...  # slot_was_set without a value: any value
 def read_data(paths: list[Path], root: Path, into: TrainingData | None = None, test: bool = False) -> TrainingData:
     data = into or TrainingData()
     for path in paths:
-        doc = load_yaml(path, str(path.relative_to(root)))
+        doc = load_yaml(path, shown_path(path, root))
         for key in doc:
             if key == "version":
                 continue

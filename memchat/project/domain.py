@@ -17,6 +17,15 @@ from pathlib import Path
 from memchat.errors import MemchatError
 from memchat.project.yamlfile import YamlList, YamlMap, load_yaml
 
+
+def shown_path(path: Path, root: Path) -> str:
+    """How a file is named in messages: from the project's folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for the user
 SLOT_TYPES = {"text", "bool", "categorical", "float", "list", "any"}
 TEMPLATE_SLOT = re.compile(r"\{(\w+)\}")
@@ -73,7 +82,7 @@ def read_domain(path: Path, root: Path) -> Domain:
     files = sorted(path.rglob("*.yml")) + sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
     domain = Domain()
     for f in files:
-        domain.merge(_read_one(f, str(f.relative_to(root))), str(f))
+        domain.merge(_read_one(f, shown_path(f, root)), str(f))
     return domain
 
 

@@ -1,0 +1,251 @@
+"""Bot projects in Rasa's format: reading and refusing, training, acting until listening, forms,
+retrieval intents, slots, responses, custom actions, memchat test, init and start."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from memchat.cli import cli
+from memchat.errors import MemchatError
+from memchat.project import Project
+
+HERE = Path(__file__).resolve().parent
+PIZZERIA = HERE / "projects" / "pizzeria"
+STARTER = HERE.parent / "memchat" / "starter"
+
+
+@pytest.fixture(scope="module")
+def pizzeria_bundle(tmp_path_factory):
+    from memchat.train import train_bot
+
+    out = tmp_path_factory.mktemp("pizzeria")
+    bundle, _ = train_bot(PIZZERIA, out=out, name="b", seed=0)
+    return bundle.path
+
+
+@pytest.fixture
+def pizza_bot(pizzeria_bundle, tmp_path):
+    from memchat.bot import Bot
+
+    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "p.db"))
+    yield bot
+    bot.close()
+
+
+def test_a_project_is_read_with_everything_it_declares():
+    p = Project.read(PIZZERIA)
+    assert p.domain.forms == {"pizza_form": ["size", "topping"]}
+    assert {"faq/opening_hours", "faq/delivery", "faq/vegan"} <= set(p.data.examples)
+    assert p.data.synonyms["xl"] == "large" and "spinach" in p.data.lookups["topping"]
+    ex = next(e for e in p.data.examples["inform"] if e.text == "a big one")
+    assert ex.entities == [(2, 5, "size", "large")]
+    assert sorted(p.entity_values()["size"]) == ["large", "medium", "small"]
+    assert len(p.tests.stories) == 3 and p.tests.stories[0].steps[0].user.text == "good evening"
+
+
+def test_a_form_asks_for_what_is_missing_and_the_bot_acts_until_it_listens(pizza_bot):
+    assert pizza_bot.respond("a", "hello") == ["Hello! Welcome to Luigi's. What can I get you?"]
+    assert pizza_bot.respond("a", "i would like to order a pizza") == [
+        "What size would you like: small, medium or large?"
+    ]
+    assert pizza_bot.respond("a", "xl please") == ["Which topping would you like?"]  # a synonym of large
+    (confirm,) = pizza_bot.messages("a", "tuna")
+    assert confirm["text"] == "A large pizza with tuna. Shall I place the order?"  # slots filled
+    assert [b["title"] for b in confirm["buttons"]] == ["yes", "no"]
+    replies = pizza_bot.turn("a", "yes go ahead")
+    assert [r.text for r in replies][0] == "action_place_order" and replies[0].is_action
+    events = pizza_bot.history("a")
+    stored = [(e.speaker, e.text) for e in events]
+    assert ("kb", "slot size large") in stored and ("kb", "active_loop null") in stored
+    assert stored[-1] == ("bot", "action_listen")
+    # what people saw is kept with each response; no action name ever reached them
+    shown = [e.data["message"]["text"] for e in events if e.data and "message" in e.data]
+    assert "Which topping would you like?" in shown and not any("action_" in t or "utter_" in t for t in shown)
+
+
+def test_retrieval_intents_pick_their_own_response(pizza_bot):
+    assert pizza_bot.respond("q", "what are your opening hours") == ["We are open every day from 11 am to 11 pm."]
+    assert pizza_bot.respond("q", "do you have vegan options") == ["Yes, every pizza can be made with vegan cheese."]
+
+
+def test_a_custom_action_runs_through_the_plugins_with_the_tracker(pizzeria_bundle, tmp_path):
+    from memchat.bot import Bot
+    from memchat.plugins import new_plugin_manager
+
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "orders.py").write_text(
+        "from memchat.hookspecs import hookimpl\n"
+        "seen = []\n"
+        "@hookimpl\n"
+        "def execute_action(action, tracker):\n"
+        "    if action == 'action_place_order':\n"
+        "        seen.append(dict(tracker.slots))\n"
+        "        return {'slots': {'order_number': 'A17'}, 'lines': []}\n"
+    )
+    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "c.db"), plugin_manager=new_plugin_manager(folder, False))
+    bot.respond("c", "can i have a small pizza with ham")
+    said = bot.respond("c", "yes")
+    assert said in (["Done! Your order number is A17."], ["Your pizza is on its way."])
+    plugin = bot.manager.pm.get_plugin("orders")
+    assert plugin.seen == [{"size": "small", "topping": "ham"}]
+    # a slot that does not influence the conversation is stored, out of the model's memory
+    event = next(e for e in bot.history("c") if e.text == "slot order_number a17")
+    assert event.data == {"memory": False}
+    bot.close()
+
+
+def test_memchat_test_reports_per_action_and_per_story_and_writes_failed_stories(pizzeria_bundle, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["test", str(PIZZERIA), "--model", str(pizzeria_bundle), "--out", str(tmp_path / "r"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["stories"] == 3 and report["actions"] == 19
+    assert report["action_accuracy"] == report["actions_right"] / 19
+    failed = (tmp_path / "r" / "failed_test_stories.yml").read_text()
+    assert failed.startswith('version: "3.1"\nstories:')
+    # a story the bot cannot pass: its wrong action is marked as Rasa marks it
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "stories:\n- story: wrong on purpose\n  steps:\n  - user: |\n      hello\n    intent: greet\n"
+        "  - action: utter_goodbye\n"
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "test",
+            str(PIZZERIA),
+            str(bad),
+            "--model",
+            str(pizzeria_bundle),
+            "--out",
+            str(tmp_path / "r2"),
+            "--fail-under",
+            "0.99",
+        ],
+    )
+    assert result.exit_code == 1 and "below --fail-under 0.99" in result.output
+    failed = (tmp_path / "r2" / "failed_test_stories.yml").read_text()
+    assert "- action: utter_goodbye  # predicted: utter_greet" in failed
+
+
+def test_init_writes_a_small_project_that_trains_and_passes_its_tests(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "mybot"])
+    assert result.exit_code == 0, result.output
+    lines = sum(len(p.read_text().splitlines()) for p in Path("mybot").rglob("*") if p.is_file())
+    assert 100 < lines < 600
+    result = runner.invoke(cli, ["test", "mybot", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["stories"] == 6 and report["action_accuracy"] >= 0.9
+    assert "training mybot into models/mybot-" in result.stderr
+    # trained once: the next run finds its bundle current; a changed file trains it again
+    again = runner.invoke(cli, ["test", "mybot", "--json"])
+    assert "training" not in again.stderr
+    with Path("mybot/data/nlu.yml").open("a") as f:
+        f.write("\n- intent: greet\n  examples: |\n    - yo\n")
+    third = runner.invoke(cli, ["test", "mybot", "--json"])
+    assert "files changed since it was trained" in third.stderr
+    assert runner.invoke(cli, ["init", "mybot"]).exit_code != 0  # not over a bot that is there
+
+
+def test_two_projects_named_alike_get_their_own_bundles(tmp_path):
+    from memchat.project.build import bundle_name
+
+    assert bundle_name(tmp_path / "a" / "bot") != bundle_name(tmp_path / "b" / "bot")
+    assert bundle_name(tmp_path / "a" / "bot").startswith("bot-")
+
+
+BROKEN = [
+    ("domain.yml", "intents: [greet\n", "domain.yml:2: not valid YAML"),
+    ("domain.yml", "+foo: 1\n", "domain.yml:30: 'foo': not supported in a domain"),
+    (
+        "data/stories.yml",
+        "stories:\n- story: s\n  steps:\n  - intent: shout\n  - action: utter_greet\n",
+        "data/stories.yml:4: intent 'shout' is not declared in the domain",
+    ),
+    (
+        "data/stories.yml",
+        "stories:\n- story: s\n  steps:\n  - intent: greet\n  - action: utter_nothing\n",
+        "data/stories.yml:5: response 'utter_nothing' is used but not declared in the domain",
+    ),
+    (
+        "data/stories.yml",
+        "stories:\n- story: s\n  steps:\n  - intent: greet\n  - slot_was_set:\n    - colour: red\n",
+        "data/stories.yml:5: slot 'colour' is not declared in the domain",
+    ),
+    (
+        "data/stories.yml",
+        "stories:\n- story: s\n  steps:\n  - intent: greet\n    entities:\n    - colour: red\n",
+        "data/stories.yml:4: entity 'colour' is not declared in the domain",
+    ),
+    (
+        "data/stories.yml",
+        "stories:\n- story: s\n  steps:\n  - intent: greet\n  - action: utter_greet\n    wait: 1\n",
+        "data/stories.yml:5: a step has one key",
+    ),
+    (
+        "data/nlu.yml",
+        "nlu:\n- regex: zip\n  examples: |\n    - \\d+\n",
+        "data/nlu.yml:2: 'regex': not supported in nlu",
+    ),
+    (
+        "data/nlu.yml",
+        "nlu:\n- intent: greet\n  examples: |\n    - hi [there](colour)\n",
+        "data/nlu.yml:2: intent 'greet': entity 'colour' is not declared in the domain",
+    ),
+    (
+        "data/more.yml",
+        "responses:\n  utter_x:\n  - text: x\n",
+        "data/more.yml:1: 'responses': not supported in training data",
+    ),
+]
+
+
+@pytest.mark.parametrize("name,text,message", BROKEN)
+def test_a_bad_project_is_one_line_naming_file_and_line(tmp_path, name, text, message):
+    folder = tmp_path / "bot"
+    shutil.copytree(STARTER, folder)
+    if text.startswith("+"):  # appended to the starter's file
+        text = (folder / name).read_text() + text[1:]
+    (folder / name).write_text(text)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", str(folder), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 1, result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip()]
+    assert message in line and "Traceback" not in result.output, line
+
+
+def test_a_story_intent_without_examples_is_refused(tmp_path):
+    folder = tmp_path / "bot"
+    shutil.copytree(STARTER, folder)
+    domain = (folder / "domain.yml").read_text().replace("  - bot_challenge\n", "  - bot_challenge\n  - shout\n")
+    (folder / "domain.yml").write_text(domain)
+    (folder / "data" / "rules.yml").write_text(
+        "rules:\n- rule: r\n  steps:\n  - intent: shout\n  - action: utter_greet\n"
+    )
+    with pytest.raises(MemchatError, match=r"data/rules.yml:4: intent 'shout' has no NLU examples"):
+        Project.read(folder)
+
+
+def test_rasa_config_is_not_read_and_says_so(tmp_path):
+    folder = tmp_path / "bot"
+    shutil.copytree(STARTER, folder)
+    (folder / "config.yml").write_text("pipeline: []\npolicies: []\n")
+    assert Project.read(folder).notes == [
+        "config.yml: Rasa's pipeline and policies are not read; memchat's settings are in config.toml"
+    ]
+
+
+def test_yaml_11_booleans_stay_words(tmp_path):
+    from memchat.project.yamlfile import load_yaml
+
+    (tmp_path / "x.yml").write_text("nlu:\n- intent: affirm\n  examples:\n  - yes\n  - on\n")
+    assert load_yaml(tmp_path / "x.yml")["nlu"][0]["examples"] == ["yes", "on"]
