@@ -334,8 +334,10 @@ class DialogueManager:
         events = [Event(KB, line) for line in lines]
         for name, value in (result.get("slots") or {}).items():
             event = self._slot_event(str(name), value)
-            events.append(event)
-            turn.tracker.slots[str(name)] = event.text.split(" ", 2)[2]
+            value = event.text.split(" ", 2)[2]
+            if turn.tracker.slots.get(str(name)) != value:  # a slot set again to its value: nothing new
+                events.append(event)
+                turn.tracker.slots[str(name)] = value
         reply.action_results = lines
         for text in result.get("messages") or []:
             turn.replies.append(Reply(reply.text, reply.ranking, message={"text": str(text)}))

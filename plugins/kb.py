@@ -89,8 +89,57 @@ def load_knowledge_base(store, path):
 
 
 @hookimpl
-def execute_action(store, conversation_id, action):
+def execute_action(store, conversation_id, action, tracker):
+    kb = tracker.spec.kb if tracker is not None and tracker.spec is not None else None
+    if kb is not None:
+        if action == kb["search"]:
+            return search(kb, tracker)
+        if action == kb.get("suggest"):
+            return suggest(kb, tracker)
     return query(store, action)
+
+
+# ---- a bot project's knowledge base: a table in its bundle, searched by the slots the user gave ----
+def _filters(kb: dict, tracker) -> dict[str, str]:
+    """The columns to match: those named like a slot the user's words fill (from an entity), when set."""
+    fills = tracker.spec.slot_entities
+    columns = {c for c in kb["rows"][0] if fills.get(c)} if kb["rows"] else set()
+    return {c: v for c in sorted(columns) if (v := tracker.slots.get(c)) not in (None, "", "null")}
+
+
+def _matching(kb: dict, tracker) -> list[dict]:
+    wanted = _filters(kb, tracker)
+    rows = [r for r in kb["rows"] if all(r.get(c, "").lower() == v.lower() for c, v in wanted.items())]
+    rank = kb.get("rank")
+    if rank:  # best first; table order among equals
+        rows.sort(key=lambda r: -float(r[rank]) if r.get(rank, "").replace(".", "", 1).isdigit() else 0)
+    return rows
+
+
+def search(kb: dict, tracker) -> dict:
+    """The search action: ``found`` is true when a row matches every slot the user gave for a
+    column (never a value nobody said)."""
+    rows = _matching(kb, tracker)
+    return {"slots": {"found": bool(rows)}}
+
+
+def suggest(kb: dict, tracker) -> dict:
+    """The suggest action: the best row of the last search not suggested since; its columns set
+    the slots named like them. ``found`` is false when none is left."""
+    name = kb["name"]
+    suggested: set[str] = set()
+    for e in tracker.events:  # the names suggested since the last search
+        if e.speaker == "bot" and e.text == kb["search"]:
+            suggested = set()
+        elif e.speaker == "kb" and e.text.startswith(f"slot {name} "):
+            suggested.add(e.text.split(" ", 2)[2].lower())
+    left = [r for r in _matching(kb, tracker) if r[name].lower() not in suggested]
+    if not left:
+        return {"slots": {"found": False}}
+    row = left[0]
+    fills = tracker.spec.slot_entities
+    slots = {c: row[c] for c in row if c in fills and not fills[c]}  # the slots actions set
+    return {"slots": {**slots, "found": True}}
 
 
 @hookimpl

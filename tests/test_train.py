@@ -1,6 +1,9 @@
+import pytest
 import torch
+from click.testing import CliRunner
 
 from memchat.babi import read_dialogs, read_kb
+from memchat.cli import cli
 from memchat.evaluate import predict, score
 from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
@@ -35,3 +38,19 @@ def test_same_seed_same_run(tiny):
     assert [r.loss for r in a[3].epochs] == [r.loss for r in b[3].epochs]
     assert torch.equal(a[0].A.weight, b[0].A.weight)
     assert not torch.equal(a[0].A.weight, c[0].A.weight)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[train]\nhopz = 2\n", "[train] hopz: unknown setting"),
+        ('[train]\nhops = "two"\n', "[train] hops: expected int, got 'two'"),
+        ("[train]\nhops = true\n", "[train] hops: expected int, got True"),
+        ("[train\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_file_and_setting(tiny, text, message):
+    (tiny / "config.toml").write_text(text)
+    result = CliRunner().invoke(cli, ["train", str(tiny), "--epochs", "1"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"{tiny / 'config.toml'}: " in result.output and message in result.output

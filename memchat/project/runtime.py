@@ -110,6 +110,9 @@ def conversation_state(lines: Iterable[tuple[str, str]], initial: dict[str, str]
 
 
 def slot_line(name: str, value: object) -> str:
-    """The stored line of a slot set to ``value`` (lower-cased words; None is "null")."""
-    text = "null" if value is None else " ".join(str(value).lower().split())
+    """The stored line of a slot set to ``value``: booleans as true/false, None as null."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = "null" if value is None else " ".join(str(value).split())
     return f"{SLOT_LINE} {name} {text or 'null'}"
