@@ -157,10 +157,16 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     ):
         raise MemchatError(f"{shown}/{METADATA}: field 'aliases' or 'candidate_texts' is damaged")
     entities = EntityTable(metadata["entity_types"], metadata["entities"], subjects, aliases)
-    if len(vocab) != config.vocab_size or len(entities.types) != config.num_entity_types:
+    if len(vocab) + config.subwords != config.vocab_size or len(entities.types) != config.num_entity_types:
         raise MemchatError(f"{shown}/{METADATA}: vocabulary or entity types do not match the config")
     featurizer = Featurizer(
-        vocab, entities, metadata["candidates"], context=config.context, kinds=config.match_kinds, candidate_texts=texts
+        vocab,
+        entities,
+        metadata["candidates"],
+        context=config.context,
+        kinds=config.match_kinds,
+        candidate_texts=texts,
+        subwords=config.subwords,
     )
 
     weights_path = folder / WEIGHTS

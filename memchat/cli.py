@@ -111,6 +111,11 @@ def train_with_progress(path: Path, task: int | None = None, **kwargs):
 @click.option("--lr", type=click.FloatRange(0, 1, min_open=True), help="Adam learning rate.")
 @click.option("--batch", "batch_dialogs", type=click.IntRange(1), help="Dialogues per batch.")
 @click.option("--patience", type=click.IntRange(1), help="Stop after this many epochs without a better dev score.")
+@click.option(
+    "--subwords",
+    type=click.IntRange(0),
+    help="Hashed character n-gram buckets beside the words (0: none)  [default: 4096 for projects, else 0]",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed repeats a run.")
 @click.option("--no-match", is_flag=True, help="Leave out the match-type features (paper §4.4).")
 @click.option(

@@ -23,8 +23,10 @@ The vocabulary comes from the training dialogues only; unknown words drop out of
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -57,6 +59,18 @@ class Vocabulary:
     def encode(self, tokens: Sequence[str]) -> list[int]:
         get = self.ids.get
         return [i for i in (get(t, 0) for t in tokens) if i]
+
+
+SUBWORD_WEIGHT = 0.1  # an n-gram counts this much in a bag: a word's ~10 n-grams weigh about as much as the word
+
+
+@lru_cache(maxsize=200_000)
+def char_ngrams(word: str, buckets: int) -> tuple[int, ...]:
+    """The buckets of a word's character 3- and 4-grams, with boundary marks ("<it", "ita", ...,
+    "an>"), hashed as fastText does (crc32 here: stable across runs and machines)."""
+    marked = f"<{word}>"
+    grams = {marked[i : i + n] for n in (3, 4) for i in range(len(marked) - n + 1)}
+    return tuple(sorted(zlib.crc32(g.encode()) % buckets for g in grams))
 
 
 def type_word(entity_type: str) -> str:
@@ -127,8 +141,12 @@ class Featurizer:
         context: bool = False,
         kinds: int = MATCH_KINDS,
         candidate_texts: Sequence[str] | None = None,
+        subwords: int = 0,
     ):
         self.vocab = vocab
+        # hashed character n-grams of each word (fastText's, Rasa's char_wb): ids after the words
+        self.subwords = subwords
+        self.size = len(vocab) + subwords  # the model's input vocabulary: words, then n-gram buckets
         self.entities = entities
         self.context = context  # the latest, focus and next match kinds too (see MatchContext)
         self.kinds = kinds if context else 1  # match kinds (MemN2NConfig.match_kinds)
@@ -141,7 +159,7 @@ class Featurizer:
         type_words = [vocab.ids.get(type_word(t), 0) for t in entities.types]
         self.entity_type_word = [type_words[t] for t in entities.type_of]  # entity id -> word id or 0
         self.cand_words = _pad([self.words(t) for t in cand_tokens])  # (C, Lc)
-        self.cand_bow = bag_of_words(self.cand_words, len(vocab))
+        self.cand_bow = self.bags(self.cand_words)
         # which candidates name each entity, sparse (C, entities) and its transpose: one product
         # adds every match of many examples to the candidates
         pairs = [(c, e) for c, toks in enumerate(cand_tokens) for e in entities.find(toks)]
@@ -159,6 +177,7 @@ class Featurizer:
         candidates: Sequence[str] | None,
         facts: Iterable[KBFact],
         context: bool = False,
+        subwords: int = 0,
     ) -> Featurizer:
         """Vocabulary from the training dialogues; entities from the knowledge base and the
         training dialogues' result lines; candidates from the file, plus any training reply it
@@ -169,7 +188,7 @@ class Featurizer:
         vocab = Vocabulary.from_dialogs(train)
         if context:
             vocab = Vocabulary(vocab.words[1:] + [type_word(t) for t in entities.types])
-        return cls(vocab, entities, list(replies), context)
+        return cls(vocab, entities, list(replies), context, subwords=subwords)
 
     @classmethod
     def for_project(
@@ -179,20 +198,39 @@ class Featurizer:
         candidate_texts: Sequence[str],
         entities: EntityTable,
         context: bool = False,
+        subwords: int = 0,
     ) -> Featurizer:
         """A bot project's: candidates are its actions, embedded by their names and response words
         (which join the vocabulary); entities are its entities, synonyms and several-word values."""
         words = {w for d in train for t in d.turns for w in tokenize(t.text)}
         words |= {w for text in candidate_texts for w in tokenize(text)}
         types = [type_word(t) for t in entities.types] if context else []
-        return cls(Vocabulary(sorted(words) + types), entities, candidates, context, candidate_texts=candidate_texts)
+        return cls(
+            Vocabulary(sorted(words) + types),
+            entities,
+            candidates,
+            context,
+            candidate_texts=candidate_texts,
+            subwords=subwords,
+        )
+
+    def bags(self, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows of word ids as sparse bags (N, size) and transpose, n-gram buckets weighted down."""
+        return bag_of_words(words, self.size, len(self.vocab), SUBWORD_WEIGHT)
 
     def words(self, tokens: Sequence[str]) -> list[int]:
-        """Word ids of ``tokens``, then the type word of each entity among them (if any)."""
+        """Word ids of ``tokens``, then the type word of each entity among them (if any), then the
+        hashed character n-grams of the words (with ``subwords``): a word never seen, or typed
+        with a slip, still shares most of its n-grams with the word it stands for."""
         ids = self.vocab.encode(tokens)
         for e in self.entities.find(tokens):
             if w := self.entity_type_word[e]:
                 ids.append(w)
+        if self.subwords:
+            base = len(self.vocab)
+            for t in tokens:
+                if t[0].isalnum() and t != "<silence>":
+                    ids += [base + b for b in char_ngrams(t, self.subwords)]
         return ids
 
     def split_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,7 +311,7 @@ class Featurizer:
         slot_words = enc.slot_words[rows.reshape(-1)]
         return Batch(
             slot_words=slot_words,
-            slot_bow=bag_of_words(slot_words, len(self.vocab)) if training else None,
+            slot_bow=self.bags(slot_words) if training else None,
             slot_speaker=enc.slot_speaker[rows],
             slot_mask=slot_mask,
             qpos=qpos,
@@ -294,19 +332,27 @@ class Featurizer:
         return local, sparse_counts(torch.stack([cand[at], owner]), (len(self.candidates), max(len(held), 1)))
 
 
-def bag_of_words(words: torch.Tensor, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Word counts of each row of ``words`` (0 = padding) as sparse CSR (N, V), and its transpose."""
+def bag_of_words(
+    words: torch.Tensor, vocab_size: int, split: int | None = None, weight: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word counts of each row of ``words`` (0 = padding) as sparse CSR (N, V), and its transpose;
+    ids from ``split`` on (subword buckets) count ``weight`` each."""
     n, L = words.shape
     rows = torch.arange(n).repeat_interleave(L)
     cols = words.reshape(-1)
     keep = cols != 0
-    return sparse_counts(torch.stack([rows[keep], cols[keep]]), (n, vocab_size))
+    cols = cols[keep]
+    values = None if split is None or weight == 1.0 else torch.where(cols >= split, weight, 1.0)
+    return sparse_counts(torch.stack([rows[keep], cols]), (n, vocab_size), values)
 
 
-def sparse_counts(index: torch.Tensor, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def sparse_counts(
+    index: torch.Tensor, shape: tuple[int, int], values: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """How often each (row, column) pair of ``index`` (2, P) occurs, as sparse CSR ``shape``,
     and its transpose: products need both, and CSR transposes are costly to make on the fly."""
-    counts = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]), shape, check_invariants=False).coalesce()
+    values = torch.ones(index.shape[1]) if values is None else values
+    counts = torch.sparse_coo_tensor(index, values, shape, check_invariants=False).coalesce()
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the CSR matmul is what we use
         warnings.simplefilter("ignore", UserWarning)
         return counts.to_sparse_csr(), counts.t().coalesce().to_sparse_csr()

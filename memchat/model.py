@@ -33,7 +33,7 @@ from torch import nn
 
 @dataclass
 class MemN2NConfig:
-    vocab_size: int  # words of the training dialogues, id 0 being padding/unknown
+    vocab_size: int  # words of the training dialogues (id 0 padding/unknown), then the subword buckets
     num_entity_types: int  # knowledge-base relations whose values get match features
     speakers: int = 3  # speaker embeddings: user, bot, knowledge base (babi.SPEAKERS)
     dim: int = 64  # embedding size d
@@ -43,6 +43,8 @@ class MemN2NConfig:
     context: bool = False  # ours: entity-type words, latest/focus/next match kinds, said types (entities.MatchContext)
     match_kinds: int = 4  # match kinds with context (entities.MATCH_KINDS); bundles made before the "next" kind have 3
     dropout: float = 0.0  # dropout on the utterance embeddings (memory and query) while training
+    subwords: int = 0  # hashed character n-gram buckets among the vocabulary's ids (featurize.char_ngrams)
+    subword_weight: float = 0.1  # what one n-gram counts in a bag (featurize.SUBWORD_WEIGHT)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +97,13 @@ class MemN2N(nn.Module):
         self._cand_cache = None
         return super().train(mode)
 
+    def word_weights(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """What each id counts in a bag: 1 for a word, ``subword_weight`` for an n-gram bucket."""
+        if not self.config.subwords:
+            return None
+        split = self.config.vocab_size - self.config.subwords
+        return torch.where(ids >= split, self.config.subword_weight, 1.0)
+
     def candidate_embeddings(self) -> torch.Tensor:
         """W Φ(y) for every candidate: (C, d); cached while the model is in eval mode."""
         if self._cand_cache is not None:
@@ -113,7 +122,10 @@ class MemN2N(nn.Module):
         if batch.slot_bow is not None:
             bags = _Bags.apply(self.A.weight, *batch.slot_bow)
         else:
-            bags = F.embedding_bag(batch.slot_words, self.A.weight, mode="sum", padding_idx=0)
+            weights = self.word_weights(batch.slot_words)
+            bags = F.embedding_bag(
+                batch.slot_words, self.A.weight, mode="sum", padding_idx=0, per_sample_weights=weights
+            )
         bags = bags.view(D, K, d)  # (D, K, d)
         if self.training and self.config.dropout:  # regularizes: no single word decides
             bags = F.dropout(bags, self.config.dropout)

@@ -66,7 +66,10 @@ class Ranker:
         Cached per text: the model's weights must not change while this ranker is in use."""
         ids, entities, subject = self.featurizer.encode_text(text)
         with torch.inference_mode():
-            bag = self.model.A.weight[ids].sum(0)
+            index = torch.tensor(ids, dtype=torch.long)
+            weights = self.model.word_weights(index)
+            rows = self.model.A.weight[index]
+            bag = (rows if weights is None else rows * weights[:, None]).sum(0)
         return bag, entities, subject
 
     def _slot_vector(self, text: str, speaker: str) -> torch.Tensor:

@@ -72,7 +72,7 @@ class Repl:
         for r in replies:
             if r.message is None:  # an action: a dimmed trace, never said to the user
                 trace = f"  · {r.text}"
-                if r.action_results is not None:
+                if r.action_results:
                     n = len(r.action_results)
                     trace += f" ({n} result line{'s' if n != 1 else ''} from the knowledge base)"
                 self.write(self.dim(trace))

@@ -54,8 +54,14 @@ class UserMessage(BaseModel):
 
 
 class BotMessage(BaseModel):
+    """One message of the bot's turn, as Rasa's REST channel sends it."""
+
+    model_config = ConfigDict(extra="allow")
     recipient_id: str
-    text: str
+    text: str | None = None
+    buttons: list[dict] | None = None
+    image: str | None = None
+    custom: dict | list | str | None = None
 
 
 def error(code: int, message: str, reason: str) -> JSONResponse:
@@ -175,6 +181,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     @app.post(
         "/webhooks/rest/webhook",
         response_model=list[BotMessage],
+        response_model_exclude_none=True,
         tags=["rest channel"],
         openapi_extra={
             "requestBody": {
@@ -194,11 +201,11 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
             return invalid(e.errors())
         try:
             replies = await asyncio.get_running_loop().run_in_executor(
-                turns, bot.respond, message.sender, message.message
+                turns, bot.messages, message.sender, message.message
             )
         except MemchatError as e:
             return error(400, str(e), "BadRequest")
-        return [{"recipient_id": message.sender, "text": text} for text in replies]
+        return [{"recipient_id": message.sender, **reply} for reply in replies]
 
     @app.get("/conversations/{conversation_id}/tracker", tags=["conversations"])
     def tracker(conversation_id: str) -> dict:

@@ -117,7 +117,13 @@ def prepare(
     """The featurizer, model config and training config for ``settings`` (MemN2NConfig and
     TrainConfig fields). Match and context features are on unless settings turn them off."""
     settings = feature_settings(settings)
-    featurizer = Featurizer.from_training(train_dialogs, candidates, facts, context=settings["context"])
+    featurizer = Featurizer.from_training(
+        train_dialogs,
+        candidates,
+        facts,
+        context=settings["context"],
+        subwords=settings.get("subwords", 0) if settings["context"] else 0,
+    )
     return (featurizer, *configs(settings, featurizer, seed))
 
 
@@ -131,9 +137,10 @@ def feature_settings(settings: dict) -> dict:
 
 def configs(settings: dict, featurizer: Featurizer, seed: int = 0) -> tuple[MemN2NConfig, TrainConfig]:
     """The model and training configs of ``settings`` for a featurizer's vocabulary and entities."""
-    model_fields = set(MemN2NConfig.__dataclass_fields__) - {"vocab_size", "num_entity_types"}
+    model_fields = set(MemN2NConfig.__dataclass_fields__) - {"vocab_size", "num_entity_types", "subwords"}
     config = MemN2NConfig(
-        vocab_size=len(featurizer.vocab),
+        vocab_size=featurizer.size,
+        subwords=featurizer.subwords,
         num_entity_types=len(featurizer.entities.types),
         **{k: v for k, v in settings.items() if k in model_fields},
     )

@@ -93,7 +93,7 @@ def test_a_custom_action_runs_through_the_plugins_with_the_tracker(pizzeria_bund
     plugin = bot.manager.pm.get_plugin("orders")
     assert plugin.seen == [{"size": "small", "topping": "ham"}]
     # a slot that does not influence the conversation is stored, out of the model's memory
-    event = next(e for e in bot.history("c") if e.text == "slot order_number a17")
+    event = next(e for e in bot.history("c") if e.text == "slot order_number A17")
     assert event.data == {"memory": False}
     bot.close()
 

@@ -14,6 +14,7 @@ SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
 # A project's dev dialogues come from its own stories, so dev accuracy saturates long before the
 # model generalizes to stories' combinations it never saw: train longer than on dialog bAbI.
 PROJECT_DEFAULTS = dict(dim=64, hops=3, memory=100, dropout=0.2, epochs=100, patience=10, min_epochs=40, threads=1)
+SUBWORDS = 4096  # hashed character n-gram buckets: people's slips and word forms share features
 DEV_SAMPLES = 3  # dev dialogues per story or rule, drawn with another seed ([generate] dev_samples)
 
 
@@ -39,7 +40,8 @@ def read_project(folder, seed: int, given: dict):
     said = {t.text for d in train for t in d.turns if t.speaker == "bot"}
     candidates = [c for c in candidates if c in said or c == LISTEN] + sorted(said - set(candidates))
     texts = [candidate_text(c, spec) for c in candidates]
-    featurizer = Featurizer.for_project(train, candidates, texts, table, context=settings["context"])
+    subwords = settings.get("subwords", SUBWORDS) if settings["context"] else 0  # --paper: the paper's features
+    featurizer = Featurizer.for_project(train, candidates, texts, table, context=settings["context"], subwords=subwords)
     config, train_cfg = configs(settings, featurizer, seed)
     sources = {
         "project": str(project.folder),
