@@ -169,6 +169,8 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
         subwords=config.subwords,
     )
 
+    if metadata.get("fuzzy") is True:
+        entities.fuzzy(vocab.words)
     weights_path = folder / WEIGHTS
     if not weights_path.is_file():
         raise MemchatError(f"{shown}: {WEIGHTS} is missing")

@@ -44,6 +44,8 @@ class EntityTable:
         # what find() looks up: every entity and alias, as its tokens joined by spaces
         self._lookup = {**self.ids, **{a: self.ids[w] for a, w in self.aliases.items() if a not in self.ids}}
         self._longest = max((k.count(" ") + 1 for k in self._lookup), default=1)
+        self._near: dict[str, set[str]] | None = None  # fuzzy matching: deletion variant -> one-word entities
+        self._known: frozenset[str] = frozenset()
         self.type_of = list(self.entities.values())  # entity id -> type index
         # subject word -> its entity words; kept as given, the bundle stores it
         self.subjects = {s: [w for w in words if w in self.ids] for s, words in (subjects or {}).items()}
@@ -103,12 +105,32 @@ class EntityTable:
         in order of appearance, without repeats."""
         return list(dict.fromkeys(i for i, _, _ in self.spans(tokens)))
 
+    def fuzzy(self, known: Iterable[str]) -> None:
+        """Match a word that is no known word (``known``: the vocabulary) to the one-word entity
+        it is one slip away from (a letter left out, added, changed or two swapped): "itallian"
+        is italian, "cheep" is cheap. Words under 5 letters are never matched this way."""
+        self._known = frozenset(known)
+        self._near = {}
+        for key in self._lookup:
+            if " " not in key and len(key) >= 4:
+                for variant in {key, *_deletions(key)}:
+                    self._near.setdefault(variant, set()).add(key)
+
+    def _nearest(self, token: str) -> int | None:
+        if len(token) < 5 or token in self._known or not token.isalpha():
+            return None
+        keys = {k for v in {token, *_deletions(token)} for k in self._near.get(v, ())}
+        ids = {self._lookup[k] for k in keys if _one_slip(token, k)}
+        return ids.pop() if len(ids) == 1 else None  # two entities as near: neither
+
     def spans(self, tokens: Sequence[str]) -> list[tuple[int, int, int]]:
         """(entity id, first token, end token) of each entity said in ``tokens``, in order."""
         lookup, out = self._lookup, []
         if self._longest == 1:  # one-word entities (dialog bAbI): one dict look-up per token
             for k, t in enumerate(tokens):
                 i = lookup.get(t)
+                if i is None and self._near is not None:
+                    i = self._nearest(t)
                 if i is not None:
                     out.append((i, k, k + 1))
             return out
@@ -116,6 +138,8 @@ class EntityTable:
         while k < n:
             for m in range(min(self._longest, n - k), 0, -1):
                 i = lookup.get(" ".join(tokens[k : k + m]))
+                if i is None and m == 1 and self._near is not None:
+                    i = self._nearest(tokens[k])
                 if i is not None:
                     out.append((i, k, k + m))
                     k += m
@@ -197,3 +221,19 @@ class MatchContext:
                 if left and (e := self.table.subject_name[max(left, key=self.rank.__getitem__)]) >= 0:
                     codes.append(e + 3 * n)
         return codes
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _one_slip(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one letter left out, added or changed, or two swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return a == b
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+    return a[i + 1 :] == b[i:] if len(a) > len(b) else a[i:] == b[i + 1 :]

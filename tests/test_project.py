@@ -249,3 +249,31 @@ def test_yaml_11_booleans_stay_words(tmp_path):
 
     (tmp_path / "x.yml").write_text("nlu:\n- intent: affirm\n  examples:\n  - yes\n  - on\n")
     assert load_yaml(tmp_path / "x.yml")["nlu"][0]["examples"] == ["yes", "on"]
+
+
+def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent():
+    from memchat.entities import EntityTable, tokenize
+
+    table = EntityTable.from_values(
+        {"cuisine": ["italian", "thai"], "price": ["cheap", "expensive"]}, {"budget": "cheap"}
+    )
+    table.fuzzy(["that", "cheer", "the"])
+    found = {
+        text: [table.words_of[i] for i in table.find(tokenize(text))]
+        for text in ["itallian please", "cheep", "somethin expnsive", "budgett", "that one", "cheer up", "thia"]
+    }
+    assert found == {
+        "itallian please": ["italian"],
+        "cheep": ["cheap"],
+        "somethin expnsive": ["expensive"],
+        "budgett": ["cheap"],
+        "that one": [],
+        "cheer up": [],
+        "thia": [],
+    }
+
+
+def test_a_project_bot_understands_a_slip_in_a_value(pizza_bot):
+    pizza_bot.respond("s", "i'd like to order a pizza")
+    assert pizza_bot.respond("s", "a mediun one") == ["Which topping would you like?"]
+    assert ("kb", "slot size medium") in [(e.speaker, e.text) for e in pizza_bot.history("s")]

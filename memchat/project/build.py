@@ -42,6 +42,7 @@ def read_project(folder, seed: int, given: dict):
     texts = [candidate_text(c, spec) for c in candidates]
     subwords = settings.get("subwords", SUBWORDS) if settings["context"] else 0  # --paper: the paper's features
     featurizer = Featurizer.for_project(train, candidates, texts, table, context=settings["context"], subwords=subwords)
+    table.fuzzy(featurizer.vocab.words)  # live, a slip in an entity word still finds it
     config, train_cfg = configs(settings, featurizer, seed)
     sources = {
         "project": str(project.folder),
@@ -50,7 +51,11 @@ def read_project(folder, seed: int, given: dict):
         "dev": [],
         "notes": project.notes,
     }
-    extra = {"bot": spec.to_dict(), "project": {"name": project.folder.resolve().name, "hash": project.content_hash()}}
+    extra = {
+        "fuzzy": True,
+        "bot": spec.to_dict(),
+        "project": {"name": project.folder.resolve().name, "hash": project.content_hash()},
+    }
     return TrainingData(
         sources,
         featurizer,
