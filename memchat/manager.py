@@ -129,7 +129,9 @@ class DialogueManager:
         self.locks = locks if locks is not None else ConversationLocks(store.lock_dir)
         self.spec = spec
         self.continue_after = frozenset(continue_after)
-        self.interpreter = Interpreter(ranker.featurizer.entities, spec.slot_entities) if spec else None
+        self.interpreter = (
+            Interpreter(ranker.featurizer.entities, spec.slot_mappings, spec.intent_examples) if spec else None
+        )
 
     def respond(
         self, conversation_id: str, text: str | bytes, run_actions: bool = True, most: int | None = None
@@ -160,9 +162,10 @@ class DialogueManager:
         if self.spec is not None:
             history = self.store.events(conversation_id)
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
-            changed = self._slots_said(conversation_id, event.text, slots, failures)
+            requested = self._requested(active, slots)
+            changed = self._slots_said(conversation_id, event.text, slots, failures, active, requested)
             new = [self._slot_event(s, v) for s, v in changed.items()] + [event]
-            slots.update(changed)
+            slots.update({s: slot_line(s, v).split(" ", 2)[2] for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
         stored = self.store.append(conversation_id, new)
@@ -209,16 +212,29 @@ class DialogueManager:
         """A slot set, as stored; one that does not influence the conversation stays out of memory."""
         return Event(KB, slot_line(slot, value), {"memory": False} if slot in self.spec.quiet_slots else None)
 
-    def _slots_said(self, conversation_id: str, text: str, slots: dict, failures: list[PluginFailure]) -> dict:
+    def _requested(self, active: str | None, slots: dict) -> str | None:
+        """The slot the active form asks for: its first required slot not set."""
+        missing = [s for s in self.spec.forms.get(active or "", ()) if slots.get(s) in (None, "", "null")]
+        return missing[0] if missing else None
+
+    def _slots_said(
+        self,
+        conversation_id: str,
+        text: str,
+        slots: dict,
+        failures: list[PluginFailure],
+        active: str | None = None,
+        requested: str | None = None,
+    ) -> dict:
         """The slots the user's text sets, as the plugins' ``validate_slot`` hook lets them."""
         changed = {}
-        for slot, value in self.interpreter.slots_from_text(text).items():
+        for slot, value in self.interpreter.slots_from_text(text, active, requested).items():
             args = {"conversation_id": conversation_id, "slot": slot, "value": value, "slots": slots}
             verdicts = [v for _, v in call_each(self.pm, "validate_slot", failures, args)]
             if any(v is False for v in verdicts):
                 continue
-            value = next((str(v) for v in verdicts if v is not True), value)
-            if slots.get(slot) != value:
+            value = next((v for v in verdicts if v is not True), value)
+            if slots.get(slot) != slot_line(slot, value).split(" ", 2)[2]:
                 changed[slot] = value
         return changed
 

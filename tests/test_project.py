@@ -277,3 +277,24 @@ def test_a_project_bot_understands_a_slip_in_a_value(pizza_bot):
     pizza_bot.respond("s", "i'd like to order a pizza")
     assert pizza_bot.respond("s", "a mediun one") == ["Which topping would you like?"]
     assert ("kb", "slot size medium") in [(e.speaker, e.text) for e in pizza_bot.history("s")]
+
+
+TERRACE = HERE / "projects" / "terrace"
+
+
+def test_mappings_real_projects_use_from_intent_from_text_conditions_and_numbers(tmp_path):
+    from memchat.bot import Bot
+    from memchat.train import train_bot
+
+    p = Project.read(TERRACE)
+    assert any("request_table': use_entities accepted" in n for n in p.notes)
+    bundle, _ = train_bot(TERRACE, out=tmp_path, name="t", seed=0)
+    bot = Bot.load(bundle.path, db=str(tmp_path / "t.db"))
+    assert bot.respond("c", "can you find me a table") == ["Which cuisine?"]
+    assert bot.respond("c", "greek please") == ["For how many?"]
+    assert bot.respond("c", "we will be six") == ["Would you like to sit outside?"]  # a number no example has
+    assert bot.respond("c", "no thanks") == ["Anything else we should know?"]  # from_intent: deny is false
+    assert bot.respond("c", "a table away from the kitchen") == [  # from_text, while the form asks for it
+        "All set: greek for 6, outside: false, notes: a table away from the kitchen."
+    ]
+    bot.close()

@@ -22,6 +22,10 @@ from memchat.errors import MemchatError
 from memchat.project.data import TrainingData, read_data
 from memchat.project.domain import LISTEN, TEMPLATE_SLOT, Domain, read_domain
 
+NUMBER_WORDS = (
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
 RASA_FILES = ("config.yml", "endpoints.yml", "credentials.yml")  # Rasa's, not memchat's
 SETTINGS = "config.toml"
 
@@ -72,11 +76,20 @@ class Project:
             f"{name}: Rasa's pipeline and policies are not read; memchat's settings are in {SETTINGS}"
             for name in RASA_FILES[:1]
             if (folder / name).is_file()
-        ]
+        ] + domain.notes
         if "kb" in settings:
             project.kb = read_kb_table(folder, settings["kb"])
         check(project)
         return project
+
+    def synonyms(self) -> dict[str, str]:
+        """The NLU synonyms, and the words for numbers when an entity is made of numbers ("six" is 6;
+        not "one", which people say of other things: "that one")."""
+        out = dict(self.data.synonyms)
+        if any(vals and all(v.isdigit() for v in vals) for vals in self.entity_values().values()):
+            for n, word in enumerate(NUMBER_WORDS, start=2):
+                out.setdefault(word, str(n))
+        return out
 
     def content_hash(self) -> str:
         """A hash of every file the bot is trained from: a bundle knows whether its project changed."""
@@ -100,6 +113,9 @@ class Project:
             for entity in values:
                 if self.kb.rows and entity in self.kb.rows[0]:
                     values[entity].update(dict.fromkeys(r[entity].lower() for r in self.kb.rows if r[entity]))
+        for vals in values.values():  # an entity of numbers takes any number a person may say
+            if vals and all(v.isdigit() for v in vals):
+                vals.update(dict.fromkeys(str(n) for n in range(1, 21)))
         canonical = set(self.data.synonyms.values())
         for vals in values.values():  # a synonym's target belongs to the entity whose value it replaces
             for surface, target in self.data.synonyms.items():

@@ -32,8 +32,8 @@ def read_project(folder, seed: int, given: dict):
             f"{project.folder / 'config.toml'}: [generate] {sorted(unknown)[0]}: unknown setting (samples, dev_samples)"
         )
     spec = bot_spec(project)
-    table = EntityTable.from_values(project.entity_values(), project.data.synonyms)
-    interpreter = Interpreter(table, spec.slot_entities)
+    table = EntityTable.from_values(project.entity_values(), project.synonyms())
+    interpreter = Interpreter(table, spec.slot_mappings, spec.intent_examples)
     train = Generator(project, interpreter, seed).dialogs(int(generate.get("samples", SAMPLES)))
     dev = Generator(project, interpreter, seed + 7919).dialogs(int(generate.get("dev_samples", DEV_SAMPLES)))
     candidates = [LISTEN, *spec.responses, *spec.actions, *spec.forms]
@@ -85,6 +85,8 @@ def bot_spec(project: Project) -> BotSpec:
         actions=list(d.actions),
         forms=d.forms,
         slot_entities={name: slot.entities for name, slot in d.slots.items()},
+        slot_mappings={name: slot.mappings for name, slot in d.slots.items()},
+        intent_examples=intent_examples(project),
         initial_slots={name: str(slot.initial).lower() for name, slot in d.slots.items() if slot.initial is not None},
         quiet_slots=[name for name, slot in d.slots.items() if not slot.influence],
         kb=kb,
@@ -126,3 +128,15 @@ def stale_reason(folder, bundle) -> str | None:
     if trained != hash_folder(Path(folder)):
         return "files changed since it was trained"
     return None
+
+
+def intent_examples(project: Project) -> dict[str, list[str]]:
+    """The NLU examples, when a slot mapping names intents (``from_intent``, ``intent:``): the bot
+    then needs them live to tell a message's intent; otherwise nothing."""
+    if not any(
+        "intent" in m or "not_intent" in m or m["type"] == "from_intent"
+        for slot in project.domain.slots.values()
+        for m in slot.mappings
+    ):
+        return {}
+    return {name: [ex.text for ex in examples] for name, examples in project.data.examples.items()}

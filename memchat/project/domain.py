@@ -37,6 +37,7 @@ class Slot:
     name: str
     type: str = "any"
     entities: list[str] = field(default_factory=list)  # from_entity mappings: entities that fill it
+    mappings: list[dict] = field(default_factory=list)  # each: type, entity, value, intent, not_intent, conditions
     values: list[str] = field(default_factory=list)  # categorical values
     initial: object = None
     influence: bool = True  # influence_conversation: its changes are in the model's memory
@@ -51,6 +52,7 @@ class Domain:
     actions: list[str] = field(default_factory=list)  # custom actions
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> required slots
     where: dict[str, str] = field(default_factory=dict)  # "response utter_x" -> file:line, for messages
+    notes: list[str] = field(default_factory=list)  # what was accepted without changing what memchat does
 
     @property
     def action_names(self) -> list[str]:
@@ -75,6 +77,7 @@ class Domain:
                 mine[name] = value
         self.actions += [a for a in other.actions if a not in self.actions]
         self.where.update(other.where)
+        self.notes += other.notes
 
 
 def read_domain(path: Path, root: Path) -> Domain:
@@ -107,18 +110,32 @@ def _expect(value, kind, data: YamlMap | YamlList, key, what: str):
     return value
 
 
+NAME_OPTIONS = {
+    "intents": {"use_entities", "ignore_entities", "triggers"},
+    "entities": {"roles", "groups", "influence_conversation"},
+}
+
+
 def _names(d: Domain, value, data: YamlMap, key: str) -> list[str]:
-    """A list of names, each a string or a one-key mapping with options (refused)."""
+    """A list of names, each a string or a one-key mapping with options: Rasa's intent options
+    and entity roles and groups are accepted and noted (memchat's model reads every entity)."""
     items = _expect(value or YamlList(), list, data, key, "a list of names")
     out = []
     for i, item in enumerate(items):
         if isinstance(item, dict):
             name = next(iter(item)) if len(item) == 1 else None
             options = item.get(name) if name else None
-            if name is None or options:
+            allowed = NAME_OPTIONS.get(key, set())
+            unknown = set(options) - allowed if isinstance(options, dict) else ({"?"} if options else set())
+            if name is None or unknown:
                 raise MemchatError(
                     f"{items.at(i)}: '{key}': options on '{name or item}' are not supported "
-                    "(use_entities, ignore_entities, roles, groups, influence_conversation)"
+                    f"(memchat accepts {', '.join(sorted(allowed)) or 'none'})"
+                )
+            if options:
+                d.notes.append(
+                    f"{items.at(i)}: {key[:-1]} '{name}': {', '.join(sorted(options))} accepted; "
+                    "memchat's model reads every entity of every message"
                 )
             item = name
         if not isinstance(item, str) or not item:
@@ -159,7 +176,8 @@ def _slots(d: Domain, value, data, key) -> None:
             elif option == "influence_conversation":
                 slot.influence = bool(setting)
             elif option == "mappings":
-                slot.entities = _mappings(name, _expect(setting, list, spec, option, "a list of mappings"))
+                slot.mappings = _mappings(name, _expect(setting, list, spec, option, "a list of mappings"))
+                slot.entities = [m["entity"] for m in slot.mappings if m["type"] == "from_entity"]
             else:
                 raise MemchatError(
                     f"{spec.at(option)}: slot '{name}': '{option}' is not supported "
@@ -169,25 +187,47 @@ def _slots(d: Domain, value, data, key) -> None:
         d.where[f"slots {name}"] = slots.at(name)
 
 
-def _mappings(slot: str, mappings: YamlList) -> list[str]:
-    entities = []
+MAPPING_TYPES = {"from_entity", "from_text", "from_intent", "custom"}
+MAPPING_KEYS = {"type", "entity", "value", "intent", "not_intent", "conditions", "role", "group"}
+
+
+def _mappings(slot: str, mappings: YamlList) -> list[dict]:
+    """Slot mappings as Rasa 3.x writes them: ``from_entity`` (an entity), ``from_text`` (the
+    whole message), ``from_intent`` (a value when the message is of an intent), ``custom`` (set by
+    actions); ``intent``/``not_intent`` and ``conditions`` (active_loop, requested_slot) honoured."""
+    out = []
     for i, m in enumerate(mappings):
-        if not isinstance(m, dict) or "type" not in m:
-            raise MemchatError(f"{mappings.at(i)}: slot '{slot}': a mapping needs a 'type'")
-        extra = set(m) - {"type", "entity", "conditions"}
-        if m["type"] == "from_entity" and isinstance(m.get("entity"), str) and not extra - {"conditions"}:
-            if m.get("conditions"):
-                raise MemchatError(f"{m.at('conditions')}: slot '{slot}': mapping conditions are not supported")
-            entities.append(m["entity"])
-        elif m["type"] == "custom" and not extra - {"conditions"} and "entity" not in m:
-            continue  # set by actions
-        else:
+        if not isinstance(m, dict) or m.get("type") not in MAPPING_TYPES:
             raise MemchatError(
-                f"{mappings.at(i)}: slot '{slot}': mapping type '{m['type']}' with "
-                f"{', '.join(sorted(extra)) or 'these keys'} is not supported "
-                "(from_entity with an entity, or custom)"
+                f"{mappings.at(i)}: slot '{slot}': a mapping needs a 'type' of {', '.join(sorted(MAPPING_TYPES))}"
             )
-    return entities
+        unknown = set(m) - MAPPING_KEYS
+        if unknown:
+            k = sorted(unknown)[0]
+            raise MemchatError(f"{m.at(k)}: slot '{slot}': mapping key '{k}' is not supported")
+        if m["type"] == "from_entity" and not isinstance(m.get("entity"), str):
+            raise MemchatError(f"{m.at()}: slot '{slot}': a from_entity mapping needs an 'entity'")
+        if m["type"] == "from_intent" and "value" not in m:
+            raise MemchatError(f"{m.at()}: slot '{slot}': a from_intent mapping needs a 'value'")
+        mapping = {"type": m["type"]}
+        if m.get("entity") is not None:
+            mapping["entity"] = str(m["entity"])
+        if "value" in m:
+            mapping["value"] = m["value"]
+        for key in ("intent", "not_intent"):
+            if m.get(key) is not None:
+                mapping[key] = [str(x) for x in (m[key] if isinstance(m[key], list) else [m[key]])]
+        conditions = []
+        for c in m.get("conditions") or []:
+            if not isinstance(c, dict) or set(c) - {"active_loop", "requested_slot"}:
+                raise MemchatError(
+                    f"{m.at('conditions')}: slot '{slot}': a condition holds active_loop and requested_slot"
+                )
+            conditions.append({k: (None if v is None else str(v)) for k, v in c.items()})
+        if conditions:
+            mapping["conditions"] = conditions
+        out.append(mapping)
+    return out
 
 
 def _responses(d: Domain, value, data, key) -> None:

@@ -178,13 +178,20 @@ class Generator:
         if once:
             return True
         entities = self.domain.slots[slot].entities
-        examples = [ex for e in entities for ex in self.answers.get(e, [])]
-        if not examples:
+        answers = [(None, ex) for e in entities for ex in self.answers.get(e, [])]
+        for m in self.domain.slots[slot].mappings:  # yes/no answers and the like
+            if m["type"] == "from_intent":
+                answers += [(i, ex) for i in m.get("intent", []) for ex in self.data.examples.get(i, [])]
+            elif m["type"] == "from_text":
+                answers += [(None, ex) for exs in self.data.examples.values() for ex in exs if not ex.entities][:50]
+        if not answers:
             raise MemchatError(
                 f"{self.domain.where.get(f'forms {form}', '?')}: form '{form}' asks for '{slot}', "
-                f"but no NLU example is annotated with its entity ({', '.join(entities) or 'none'})"
+                f"but no NLU example answers it (annotated with {', '.join(entities) or 'its entity'}, "
+                "or of an intent its mappings name)"
             )
-        self._say(state, self.rng.choice(examples), {})
+        intent, example = self.rng.choice(answers)
+        self._say(state, example, {}, intent)
         self._bot(state, form)
         return True
 
@@ -215,9 +222,9 @@ class Generator:
                 )
             intent, example = self.rng.choice(fitting or candidates)
         state.retrieval = intent if "/" in intent else None
-        self._say(state, example, wanted)
+        self._say(state, example, wanted, intent)
 
-    def _say(self, state: _State, example: Example, wanted: dict[str, str | None]) -> None:
+    def _say(self, state: _State, example: Example, wanted: dict[str, str | None], intent: str | None = None) -> None:
         """The example's text with its entities re-drawn (or set to ``wanted``), and the slots it fills."""
         text, pos = [], 0
         for start, end, entity, value in sorted(example.entities):
@@ -233,7 +240,10 @@ class Generator:
             pos = end
         text.append(example.text[pos:])
         said = "".join(text)
-        for slot, value in self.interpreter.slots_from_text(said).items():
+        missing = self._missing(state, state.active_loop) if state.active_loop else []
+        for slot, value in self.interpreter.slots_from_text(
+            said, state.active_loop, missing[0] if missing else None, intent
+        ).items():
             self._set(state, slot, value)
         state.turns.append(Turn(USER, said, 0))
 

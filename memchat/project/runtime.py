@@ -6,6 +6,7 @@ so a trained bot answers without its project folder.
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -24,6 +25,8 @@ class BotSpec:
     actions: list[str] = field(default_factory=list)  # custom actions: run by the execute_action hook
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> required slots
     slot_entities: dict[str, list[str]] = field(default_factory=dict)  # slot -> entities that fill it
+    slot_mappings: dict[str, list[dict]] = field(default_factory=dict)  # slot -> its mappings (domain.Slot)
+    intent_examples: dict[str, list[str]] = field(default_factory=dict)  # for mappings that name intents
     initial_slots: dict[str, str] = field(default_factory=dict)
     quiet_slots: list[str] = field(default_factory=list)  # influence_conversation: false: kept out of memory
     kb: dict | None = None  # the knowledge base: rows, name, rank, search and suggest actions
@@ -67,16 +70,55 @@ class BotSpec:
         return message
 
 
+class IntentMatcher:
+    """The intent of a message, for the slot mappings that depend on one (``from_intent``, a
+    mapping's ``intent``): the intent of the NLU example nearest by character 3-grams (cosine),
+    entities counted as their type ("we are 5" is "we are <number>"). memchat's model itself
+    needs no intents."""
+
+    def __init__(self, examples: dict[str, list[str]], table: EntityTable | None = None):
+        self.table = table
+        self.examples = [
+            (intent.split("/")[0], grams)
+            for intent, texts in examples.items()
+            for t in texts
+            if (grams := self._grams(t))
+        ]
+
+    def _grams(self, text: str) -> Counter:
+        tokens = tokenize(text)
+        if self.table is not None:
+            for i, start, end in reversed(self.table.spans(tokens)):
+                tokens[start:end] = [f"<{self.table.types[self.table.type_of[i]]}>"]
+        marked = f" {' '.join(tokens)} "
+        return Counter(marked[i : i + 3] for i in range(len(marked) - 2))
+
+    def intent(self, text: str) -> str | None:
+        grams = self._grams(text)
+        if not grams or not self.examples:
+            return None
+        norm = sum(v * v for v in grams.values()) ** 0.5
+
+        def cosine(other: Counter) -> float:
+            dot = sum(n * other[g] for g, n in grams.items() if g in other)
+            return dot / (norm * sum(v * v for v in other.values()) ** 0.5)
+
+        return max(self.examples, key=lambda e: cosine(e[1]))[0]
+
+
 class Interpreter:
     """The entities of a message (the entity table: values, synonyms, several-word values) and
-    the slots they fill."""
+    the slots they fill, by each slot's mappings."""
 
-    def __init__(self, table: EntityTable, slot_entities: dict[str, list[str]]):
+    def __init__(
+        self,
+        table: EntityTable,
+        slot_mappings: dict[str, list[dict]],
+        intent_examples: dict[str, list[str]] | None = None,
+    ):
         self.table = table
-        self.fills: dict[str, list[str]] = {}  # entity -> slots it fills
-        for slot, entities in slot_entities.items():
-            for entity in entities:
-                self.fills.setdefault(entity, []).append(slot)
+        self.mappings = slot_mappings
+        self.matcher = IntentMatcher(intent_examples or {}, table)
         self.aliases_of: dict[str, list[str]] = {}  # value -> the other ways to say it
         for alias, word in table.aliases.items():
             self.aliases_of.setdefault(word, []).append(alias)
@@ -86,11 +128,40 @@ class Interpreter:
         words = self.table.words_of
         return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
 
-    def slots_from_text(self, text: str) -> dict[str, str]:
-        out = {}
-        for entity, value in self.entities(text):
-            for slot in self.fills.get(entity, ()):
-                out[slot] = value
+    def slots_from_text(
+        self, text: str, active_loop: str | None = None, requested: str | None = None, intent: str | None = None
+    ) -> dict[str, object]:
+        """The slots a message sets: each slot by its first mapping that applies (its conditions
+        on the active form and the slot it asks for, its intents), as Rasa's mappings do."""
+        if text == "<SILENCE>":
+            return {}
+        found = dict(self.entities(text))
+        out: dict[str, object] = {}
+        for slot, mappings in self.mappings.items():
+            for m in mappings:
+                conditions = m.get("conditions")
+                if conditions and not any(
+                    c.get("active_loop") == active_loop
+                    and ("requested_slot" not in c or c["requested_slot"] == requested)
+                    for c in conditions
+                ):
+                    continue
+                if "intent" in m or "not_intent" in m or m["type"] == "from_intent":
+                    if intent is None:
+                        intent = self.matcher.intent(text) or ""
+                    if intent.split("/")[0] not in m.get("intent", [intent.split("/")[0]]) or intent.split("/")[
+                        0
+                    ] in m.get("not_intent", []):
+                        continue
+                if m["type"] == "from_entity" and m["entity"] in found:
+                    out[slot] = found[m["entity"]]
+                elif m["type"] == "from_text" and (conditions or "intent" in m):
+                    out[slot] = text
+                elif m["type"] == "from_intent":
+                    out[slot] = m["value"]
+                else:
+                    continue
+                break
         return out
 
 
