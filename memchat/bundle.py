@@ -170,7 +170,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     )
 
     if metadata.get("fuzzy") is True:
-        entities.fuzzy(vocab.words)
+        featurizer.correct_slips()
     weights_path = folder / WEIGHTS
     if not weights_path.is_file():
         raise MemchatError(f"{shown}: {WEIGHTS} is missing")

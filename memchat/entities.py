@@ -107,20 +107,17 @@ class EntityTable:
 
     def fuzzy(self, known: Iterable[str]) -> None:
         """Match a word that is no known word (``known``: the vocabulary) to the one-word entity
-        it is one slip away from (a letter left out, added, changed or two swapped): "itallian"
-        is italian, "cheep" is cheap. Words under 5 letters are never matched this way."""
+        it is one slip away from (a letter left out, added, changed or two swapped, never the
+        first): "itallian" is italian, "cheep" is cheap. Words under 4 letters never are."""
         self._known = frozenset(known)
         self._near = {}
-        for key in self._lookup:
-            if " " not in key and len(key) >= 4:
-                for variant in {key, *_deletions(key)}:
-                    self._near.setdefault(variant, set()).add(key)
+        self._near = slip_index(k for k in self._lookup if " " not in k)
 
     def _nearest(self, token: str) -> int | None:
-        if len(token) < 5 or token in self._known or not token.isalpha():
+        if len(token) < 4 or token in self._known or not token.isalpha():
             return None
-        keys = {k for v in {token, *_deletions(token)} for k in self._near.get(v, ())}
-        ids = {self._lookup[k] for k in keys if _one_slip(token, k)}
+        keys = near_words(token, self._near)
+        ids = {self._lookup[k] for k in keys}
         return ids.pop() if len(ids) == 1 else None  # two entities as near: neither
 
     def spans(self, tokens: Sequence[str]) -> list[tuple[int, int, int]]:
@@ -237,3 +234,21 @@ def _one_slip(a: str, b: str) -> bool:
     if len(a) == len(b):
         return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
     return a[i + 1 :] == b[i:] if len(a) > len(b) else a[i:] == b[i + 1 :]
+
+
+def slip_index(words: Iterable[str]) -> dict[str, set[str]]:
+    """Each word of 4 letters or more under itself and each of its one-letter deletions: what
+    ``near_words`` looks a slip up in (SymSpell's way)."""
+    index: dict[str, set[str]] = {}
+    for w in words:
+        if len(w) >= 4:
+            for variant in {w, *_deletions(w)}:
+                index.setdefault(variant, set()).add(w)
+    return index
+
+
+def near_words(token: str, index: dict[str, set[str]]) -> set[str]:
+    """The words of ``index`` one slip from ``token`` that keep its first letter, or swap its first
+    two (people rarely slip on the first letter, and "right" must not become "eight")."""
+    keys = {k for v in {token, *_deletions(token)} for k in index.get(v, ())}
+    return {k for k in keys if (k[0] == token[0] or k[:2] == token[1::-1]) and _one_slip(token, k)}

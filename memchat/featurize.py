@@ -31,7 +31,7 @@ from functools import lru_cache
 import torch
 
 from memchat.babi import BOT, KB, SPEAKERS, Dialog, KBFact, parse_kb_result
-from memchat.entities import MATCH_KINDS, EntityTable, MatchContext, tokenize
+from memchat.entities import MATCH_KINDS, EntityTable, MatchContext, near_words, slip_index, tokenize
 
 PAD = "<pad>"
 SPEAKER_INDEX = {s: i for i, s in enumerate(SPEAKERS)}
@@ -147,6 +147,7 @@ class Featurizer:
         # hashed character n-grams of each word (fastText's, Rasa's char_wb): ids after the words
         self.subwords = subwords
         self.size = len(vocab) + subwords  # the model's input vocabulary: words, then n-gram buckets
+        self.spelling: dict[str, set[str]] | None = None  # correct_slips(): words a slip is looked up among
         self.entities = entities
         self.context = context  # the latest, focus and next match kinds too (see MatchContext)
         self.kinds = kinds if context else 1  # match kinds (MemN2NConfig.match_kinds)
@@ -214,6 +215,18 @@ class Featurizer:
             subwords=subwords,
         )
 
+    def correct_slips(self) -> None:
+        """From now on, a word the vocabulary lacks that is one slip from exactly one word it has
+        (same first letter, 4 letters or more) is read as that word: "thnaks" is thanks."""
+        self.spelling = slip_index(w for w in self.vocab.words if w.isalpha())
+        self.entities.fuzzy(self.vocab.words)
+
+    def _spell(self, token: str) -> str:
+        if len(token) < 4 or token in self.vocab.ids or not token.isalpha() or token in self.entities.ids:
+            return token
+        near = near_words(token, self.spelling)
+        return near.pop() if len(near) == 1 else token
+
     def bags(self, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows of word ids as sparse bags (N, size) and transpose, n-gram buckets weighted down."""
         return bag_of_words(words, self.size, len(self.vocab), SUBWORD_WEIGHT)
@@ -222,6 +235,8 @@ class Featurizer:
         """Word ids of ``tokens``, then the type word of each entity among them (if any), then the
         hashed character n-grams of the words (with ``subwords``): a word never seen, or typed
         with a slip, still shares most of its n-grams with the word it stands for."""
+        if self.spelling is not None:
+            tokens = [self._spell(t) for t in tokens]
         ids = self.vocab.encode(tokens)
         for e in self.entities.find(tokens):
             if w := self.entity_type_word[e]:

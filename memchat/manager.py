@@ -184,8 +184,25 @@ class DialogueManager:
         if turn.form_goes_on and turn.step == 0:
             return turn.tracker.active_loop, ranking  # the user answered the form's question
         failures: list[PluginFailure] = []
-        action = self._choose(turn.conversation_id, ranking, list(turn.turns), failures, not_again=turn.previous)
+        # a person who said something always gets an answer: never listen as the first action
+        not_now = LISTEN if turn.step == 0 and turn.tracker.latest_message != SILENCE else turn.previous
+        action = self._choose(turn.conversation_id, ranking, list(turn.turns), failures, not_again=not_now)
         turn.failures += failures
+        if (
+            action in (None, LISTEN)
+            and turn.tracker.latest_message != SILENCE
+            and not any(r.message for r in turn.replies)
+        ):
+            # about to listen without a word said this turn: the best response instead (a stall
+            # is the worst answer a person can get)
+            action = next(
+                (
+                    c
+                    for i in ranking.scores.argsort(descending=True).tolist()
+                    if self.spec.kind(c := ranking.candidates[i]) == "response" and c != turn.previous
+                ),
+                action,
+            )
         return action or LISTEN, ranking
 
     def take(self, turn: TurnState, action: str, ranking: Ranking) -> bool:

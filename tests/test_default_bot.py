@@ -70,3 +70,11 @@ def test_the_search_carries_only_what_the_user_said(default_bot):
     slots = [e.text for e in default_bot.history("m") if e.text.startswith("slot ")]
     assert slots == ["slot location paris"]  # nothing guessed: the form asks for the rest
     assert default_bot.respond("m", "thai please") == ["How many people will be at the table?"]
+
+
+def test_slips_are_read_as_the_words_they_stand_for_and_the_bot_is_never_silent(default_bot):
+    said = default_bot.respond("s", "i want a tabel for 4 in berlin, itallian, cheep")
+    assert said[0] == "Let me look for a cheap italian restaurant in berlin for 4."
+    assert said[1].startswith("What do you think of")
+    for text in ["thnaks a lot", "zzz qqq vvv", "what?"]:  # a slip; words it has never seen
+        assert default_bot.respond("s", text), text

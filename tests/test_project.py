@@ -269,7 +269,7 @@ def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent(
         "budgett": ["cheap"],
         "that one": [],
         "cheer up": [],
-        "thia": [],
+        "thia": ["thai"],  # two letters swapped
     }
 
 

@@ -42,7 +42,7 @@ def read_project(folder, seed: int, given: dict):
     texts = [candidate_text(c, spec) for c in candidates]
     subwords = settings.get("subwords", SUBWORDS) if settings["context"] else 0  # --paper: the paper's features
     featurizer = Featurizer.for_project(train, candidates, texts, table, context=settings["context"], subwords=subwords)
-    table.fuzzy(featurizer.vocab.words)  # live, a slip in an entity word still finds it
+    featurizer.correct_slips()  # live, a slip in a word or an entity value still finds it
     config, train_cfg = configs(settings, featurizer, seed)
     sources = {
         "project": str(project.folder),
