@@ -291,7 +291,8 @@ class TrainingData:
             "task": files.task,
         }
         dev = featurizer.encode(dev_dialogs) if dev_dialogs else None
-        extra = {"continue_after": continue_after(train_dialogs)}
+        # live, read a slip as the word it stands for (features beyond the paper's, like the context ones)
+        extra = {"continue_after": continue_after(train_dialogs), "fuzzy": bool(config.context)}
         return cls(sources, featurizer, config, train_cfg, featurizer.encode(train_dialogs), dev, extra, files.task)
 
     def summary(self) -> str:

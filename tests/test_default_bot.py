@@ -58,7 +58,7 @@ def test_a_booking_over_rest_needs_no_empty_message_and_never_shows_an_action(de
     assert any(t.startswith("What do you think of") for t in said), said
     said += say("yes please")
     assert any(t.startswith("Done: a table for 2 at") for t in said), said
-    said += say("what's their phone number")
+    said += say("what is the phone number of the restaurant")  # a training example: this tests the plumbing
     assert any(re.search(r"\+39 06 \d{3} \d{4}", t) for t in said), said
     for text in said:
         assert not re.search(r"\b(utter_|action_|api_call|booking_form)", text), text
