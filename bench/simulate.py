@@ -211,10 +211,10 @@ def converse(client: Client, user: User, rng: random.Random, slips: float) -> Re
         if not replies:
             res.stalls += 1
         for i, r in enumerate(replies):
-            res.transcript.append(("bot", r))
             res.replies += 1
             res.leaks += bool(LEAK.search(r))
             fit = bool(expect(r, i))
+            res.transcript.append(("bot" if fit else "bot✗", r))  # ✗: the reply did not fit
             res.loops += r == last_bot and not fit  # the same message again, where it does not fit
             last_bot = r
             res.fitting += fit
@@ -323,7 +323,7 @@ def converse(client: Client, user: User, rng: random.Random, slips: float) -> Re
             continue
         # anything else: the user repeats what they want
         replies = send(words("all", rng, user, slips), fits_turn)
-    searches = [t for s, t in res.transcript if s == "bot" and t.startswith("Let me look for")]
+    searches = [t for s, t in res.transcript if s.startswith("bot") and t.startswith("Let me look for")]
     res.searched_right = bool(searches) and all(str(user.goal[k]) in searches[-1] for k in ("cuisine", "location"))
     res.booked_right = state["booked"] is not None and fits_restaurant(state["booked"], user.goal) is not None
     res.success = res.searched_right and res.booked_right and res.info_right and res.polite_end
@@ -426,7 +426,7 @@ def main() -> None:
     for _, r in [x for x in results if not x[1].success or x[1].stalls][: args.show]:
         print("---")
         for who, text in r.transcript:
-            print(f"  {who:>4}: {text}")
+            print(f"  {who:>5}: {text}")
 
 
 if __name__ == "__main__":

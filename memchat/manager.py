@@ -186,7 +186,15 @@ class DialogueManager:
         failures: list[PluginFailure] = []
         # a person who said something always gets an answer: never listen as the first action
         not_now = LISTEN if turn.step == 0 and turn.tracker.latest_message != SILENCE else turn.previous
-        action = self._choose(turn.conversation_id, ranking, list(turn.turns), failures, not_again=not_now)
+        slots = turn.tracker.slots
+        action = self._choose(
+            turn.conversation_id,
+            ranking,
+            list(turn.turns),
+            failures,
+            not_again=not_now,
+            allowed=lambda c: self.spec.renderable(c, slots),
+        )
         turn.failures += failures
         if (
             action in (None, LISTEN)
@@ -199,7 +207,9 @@ class DialogueManager:
                 (
                     c
                     for i in ranking.scores.argsort(descending=True).tolist()
-                    if self.spec.kind(c := ranking.candidates[i]) == "response" and c != turn.previous
+                    if self.spec.kind(c := ranking.candidates[i]) == "response"
+                    and c != turn.previous
+                    and self.spec.renderable(c, slots)
                 ),
                 action,
             )
@@ -274,15 +284,18 @@ class DialogueManager:
         turns: list[Turn],
         failures: list[PluginFailure],
         not_again: str | None = None,
+        allowed=None,
     ) -> str | None:
         """The best-ranked candidate no plugin vetoes, other than ``not_again`` (the action just
-        taken: the same action twice in a row is a loop); None when they veto every one."""
+        taken: the same action twice in a row is a loop) and that ``allowed`` lets through (a
+        response whose slots are set); None when they veto every one."""
         if not self.pm.hook.veto_reply.get_hookimpls():
-            if ranking.best != not_again:
-                return ranking.best
+            best = ranking.best
+            if best != not_again and (allowed is None or allowed(best)):
+                return best
         for i in ranking.scores.argsort(descending=True).tolist():
             reply = ranking.candidates[i]
-            if reply == not_again:
+            if reply == not_again or (allowed is not None and not allowed(reply)):
                 continue
             args = {"conversation_id": conversation_id, "reply": reply, "history": turns}
             if not any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):

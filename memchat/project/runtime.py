@@ -48,6 +48,17 @@ class BotSpec:
             return "form"
         return "action"
 
+    def renderable(self, action: str, slots: dict[str, str]) -> bool:
+        """Whether ``action`` can be said now: not a response, or one with a variation whose slots
+        are all set (a response with blanks or placeholders is the wrong response)."""
+        variations = self.responses.get(action)
+        if not variations:
+            return True
+        return any(
+            all(slots.get(s) not in (None, "", "null") for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
+            for v in variations
+        )
+
     def ask(self, form: str, slot: str) -> str:
         own = f"utter_ask_{form}_{slot}"
         return own if own in self.responses else f"utter_ask_{slot}"
