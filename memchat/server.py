@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -26,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memchat import __version__
 from memchat.errors import MemchatError
@@ -163,15 +166,26 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     async def bad_request(request: Request, exc: RequestValidationError):
         return invalid(exc.errors())
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return error(exc.status_code, str(exc.detail), REASONS.get(exc.status_code, "BadRequest"))
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own and the router's (unknown route, method)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = (
+            {
+                404: f"{request.url.path}: no such route",
+                405: f"{request.method} {request.url.path}: method not allowed",
+            }.get(exc.status_code)
+            if exc.detail in ("Not Found", "Method Not Allowed")
+            else None
+        )
+        return error(exc.status_code, message or str(exc.detail), REASONS.get(exc.status_code, "BadRequest"))
 
+    @app.head("/", include_in_schema=False)  # load balancers check health with HEAD
     @app.get("/", response_class=PlainTextResponse, tags=["health"])
     async def hello() -> str:
         """Health check, as Rasa's root route."""
         return f"Hello from memchat: {__version__}"
 
+    @app.head("/webhooks/rest/", include_in_schema=False)
+    @app.head("/webhooks/rest", include_in_schema=False)
     @app.get("/webhooks/rest/", tags=["rest channel"])
     @app.get("/webhooks/rest", include_in_schema=False)
     async def rest_health() -> dict:
@@ -237,14 +251,32 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
 
     call_all(bot.manager.pm, "register_routes", {"app": app})
 
+    # the last added is the outermost: CORS answers a browser's preflight (which carries no token)
+    # and puts its headers on every response, a 401 included; then the token; then the body limit
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+    if settings.auth_token:
+        app.add_middleware(TokenCheck, token=settings.auth_token)
+        logging.getLogger("uvicorn.access").addFilter(_REDACT_TOKEN)
     if settings.cors:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"]
         )
-    app.add_middleware(BodyLimit, limit=settings.max_body)
-    if settings.auth_token:
-        app.add_middleware(TokenCheck, token=settings.auth_token)  # outermost: nothing runs before it
     return app
+
+
+class RedactToken(logging.Filter):
+    """Never writes a token to a log: ``?token=...`` in an access-log line becomes ``token=***``."""
+
+    PATTERN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        record.msg = self.PATTERN.sub(r"\1***", str(record.msg))
+        return True
+
+
+_REDACT_TOKEN = RedactToken()
 
 
 def app_from_env() -> FastAPI:

@@ -207,3 +207,53 @@ def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in
     for i, e in enumerate(events):  # every user turn is answered before the next one is taken
         if e.speaker == "user":
             assert events[i + 1].speaker == "bot"
+
+
+def test_a_browser_preflight_passes_cors_with_a_token_and_a_401_carries_cors_headers(bot):
+    http = client(bot, auth_token="s3cret", cors=["http://shop.example"])
+    pre = http.options(
+        WEBHOOK,
+        headers={
+            "Origin": "http://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://shop.example"
+    denied = http.post(WEBHOOK, json={"sender": "c", "message": "hi"}, headers={"Origin": "http://shop.example"})
+    assert denied.status_code == 401 and denied.headers["access-control-allow-origin"] == "http://shop.example"
+    ok = http.post(
+        WEBHOOK,
+        json={"sender": "c", "message": "hi"},
+        headers={"Origin": "http://shop.example", "Authorization": "Bearer s3cret"},
+    )
+    assert ok.status_code == 200 and ok.json()[0]["text"] == GREETING
+
+
+def test_the_token_never_reaches_the_access_log(bot):
+    import logging
+
+    client(bot, auth_token="s3cret")
+    log = logging.getLogger("uvicorn.access")
+    record = log.makeRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "POST", "/webhooks/rest/webhook?token=s3cret&x=1", "1.1", 200),
+        None,
+    )
+    for f in log.filters:
+        f.filter(record)
+    line = record.getMessage()
+    assert "s3cret" not in line and "token=***&x=1" in line
+
+
+def test_every_error_is_memchats_one_form_and_health_checks_answer_head(bot):
+    http = client(bot)
+    for method, path, code in [("GET", "/nowhere", 404), ("DELETE", WEBHOOK, 405), ("PUT", "/status", 405)]:
+        r = http.request(method, path)
+        assert r.status_code == code and r.json()["status"] == "failure" and "detail" not in r.json(), r.text
+        assert r.json()["code"] == code and path in r.json()["message"]
+    assert http.head("/").status_code == 200 and http.head("/webhooks/rest/").status_code == 200
