@@ -106,6 +106,11 @@ def read_dialogs(path: str | Path) -> list[Dialog]:
                 raise MemchatError(f"{path}:{number}: empty bot reply after the tab")
             current.turns.append(Turn(USER, user, number))
             current.turns.append(Turn(BOT, bot, number))
+        elif parse_kb_result(rest.strip()) is None and rest.strip() != "api_call no result":
+            raise MemchatError(
+                f"{path}:{number}: expected 'ID user<TAB>bot', or a result line 'ID name R_relation value'; "
+                "found no tab (an editor may have turned it into spaces)"
+            )
         else:
             current.turns.append(Turn(KB, rest.strip(), number))
     if not dialogs:

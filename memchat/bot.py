@@ -12,9 +12,11 @@ DEFAULT_MODELS = Path("models")
 
 
 def newest_bundle(folder: str | Path = DEFAULT_MODELS) -> Path:
-    """The most recently written bundle (a folder with metadata.json, or a .tar.gz) in ``folder``."""
+    """The most recently written bundle (a folder with metadata.json, or a .tar.gz) in ``folder``;
+    never a hidden one (a bundle being written, ``.NAME.xxxx``) nor one being swapped out (``.old``)."""
     folder = Path(folder)
     found = [p.parent for p in folder.glob("*/metadata.json")] + list(folder.glob("*.tar.gz"))
+    found = [p for p in found if not p.name.startswith(".") and not p.name.endswith(".old")]
     if not found:
         raise MemchatError(f"{folder}: no model bundle found; train one (memchat train) or pass --model")
     return max(found, key=lambda p: p.stat().st_mtime)

@@ -81,6 +81,12 @@ def save_bundle(
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
         (tmp / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=1) + "\n")
+        for name in (WEIGHTS, METADATA, "."):  # on disk before the rename makes the bundle visible
+            fd = os.open(tmp / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

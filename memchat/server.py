@@ -207,10 +207,15 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     async def webhook(request: Request) -> list[dict]:
         """Answer one user message: the user turn and every reply are stored before this returns.
 
-        The body is read as JSON whatever its Content-Type, as Rasa does."""
+        The body is read as JSON whatever its Content-Type, as Rasa does; a UTF-8 byte-order mark
+        and lone surrogates (``"\\ud800"``) are cleaned as the Python API cleans them."""
         body = await request.body()
         try:
-            message = UserMessage.model_validate_json(body)
+            data = json.loads(body.decode("utf-8-sig", errors="replace"))
+        except (json.JSONDecodeError, RecursionError) as e:
+            return error(400, f"request body: not valid JSON ({getattr(e, 'msg', 'too deeply nested')})", "BadRequest")
+        try:
+            message = UserMessage.model_validate(data)
         except ValidationError as e:
             return invalid(e.errors())
         try:

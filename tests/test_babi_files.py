@@ -95,3 +95,15 @@ def test_largest_babi_file_reads_in_well_under_a_second(babi):
     assert time.perf_counter() - t < 0.8
     assert len(dialogs) == 1618
     assert sum(len(d.bot_turns) for d in dialogs) == 14404
+
+
+def test_a_turn_whose_tab_became_spaces_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from memchat.babi import read_dialogs
+    from memchat.errors import MemchatError
+
+    path = tmp_path / "x-trn.txt"
+    path.write_text("1 hello there    hello what can i help you with today\n")
+    with pytest.raises(MemchatError, match=r"x-trn.txt:1: expected 'ID user<TAB>bot'.*found no tab"):
+        read_dialogs(path)

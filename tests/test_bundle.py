@@ -123,3 +123,16 @@ def test_wrong_shapes_and_foreign_files(saved, tmp_path):
         load_bundle(foreign)
     with pytest.raises(MemchatError, match="no such bundle"):
         load_bundle(tmp_path / "missing")
+
+
+def test_the_newest_bundle_is_never_a_hidden_one_being_written_nor_an_old_one(tmp_path):
+    import os
+    import time
+
+    from memchat.bot import newest_bundle
+
+    for i, name in enumerate(["real", ".real.x1y2", "real.old"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metadata.json").write_text("{}")
+        os.utime(tmp_path / name, (time.time() + i, time.time() + i))
+    assert newest_bundle(tmp_path) == tmp_path / "real"

@@ -257,3 +257,14 @@ def test_every_error_is_memchats_one_form_and_health_checks_answer_head(bot):
         assert r.status_code == code and r.json()["status"] == "failure" and "detail" not in r.json(), r.text
         assert r.json()["code"] == code and path in r.json()["message"]
     assert http.head("/").status_code == 200 and http.head("/webhooks/rest/").status_code == 200
+
+
+def test_a_bom_and_lone_surrogates_are_cleaned_as_the_python_api_cleans_them(bot):
+    http = client(bot)
+    body = b"\xef\xbb\xbf" + json.dumps({"sender": "bom", "message": "hi \ud800"}).encode()
+    r = http.post(WEBHOOK, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    from memchat.manager import clean_text
+
+    assert bot.history("bom")[0].text == clean_text("hi \ud800") == "hi ?"  # one rule for both
+    assert http.post(WEBHOOK, content=b"{nope").json()["message"].startswith("request body: not valid JSON")
