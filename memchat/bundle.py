@@ -153,6 +153,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
         config = MemN2NConfig(**{"match_kinds": 3, **metadata["config"]})  # 3: bundles before the field
     except TypeError as e:
         raise MemchatError(f"{shown}/{METADATA}: field 'config' does not fit this memchat ({e})") from None
+    check_metadata(metadata, config, f"{shown}/{METADATA}")
     vocab = Vocabulary(metadata["vocabulary"][1:])
     subjects = metadata.get("subjects", {})  # bundles before the focus match feature lack it
     if not isinstance(subjects, dict):
@@ -197,9 +198,77 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
         raise MemchatError(f"{shown}/{WEIGHTS}: unexpected tensor '{unexpected[0]}'")
-    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
+    for name, tensor in tensors.items():
+        if tensor.dtype != torch.float32 or not bool(torch.isfinite(tensor).all()):
+            raise MemchatError(
+                f"{shown}/{WEIGHTS}: tensor '{name}' must hold finite float32 numbers "
+                f"(it is {str(tensor.dtype).removeprefix('torch.')}"
+                + (")" if tensor.dtype != torch.float32 else ", with NaN or infinite values)")
+            )
+    model.load_state_dict(tensors)
     model.eval()
     return Bundle(model=model, featurizer=featurizer, metadata=metadata, path=shown)
+
+
+# What a config field may hold: (type, least, most); the most keep an edited bundle from asking for
+# more memory than a machine has (dim 100,000 x the vocabulary would be 40 GB).
+CONFIG_RANGES = {
+    "vocab_size": (int, 1, 5_000_000),
+    "num_entity_types": (int, 0, 100_000),
+    "speakers": (int, 3, 3),
+    "dim": (int, 2, 4096),
+    "hops": (int, 1, 10),
+    "memory": (int, 1, 100_000),
+    "match": (bool, 0, 1),
+    "context": (bool, 0, 1),
+    "match_kinds": (int, 1, 4),
+    "dropout": (float, 0.0, 0.999),
+    "subwords": (int, 0, 1_000_000),
+    "subword_weight": (float, 0.0, 1.0),
+}
+MAX_PARAMETERS = 200_000_000  # embedding weights a bundle may ask for (800 MB of float32)
+
+
+def check_metadata(metadata: dict, config: MemN2NConfig, where: str) -> None:
+    """Every field of an (edited, damaged) bundle's metadata is of its type, in its range and of a
+    size that fits the others; one line naming the field otherwise."""
+    for name, (kind, least, most) in CONFIG_RANGES.items():
+        value = getattr(config, name)
+        ok = (
+            isinstance(value, bool)
+            if kind is bool
+            else (isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool))
+        )
+        if not ok or not (least <= value <= most) or (kind is float and value != value):
+            raise MemchatError(
+                f"{where}: config '{name}' must be {kind.__name__} from {least} to {most}, got {value!r}"
+            )
+    if config.vocab_size * config.dim * 2 > MAX_PARAMETERS:
+        raise MemchatError(
+            f"{where}: config asks for {config.vocab_size * config.dim * 2:,} weights; at most {MAX_PARAMETERS:,}"
+        )
+
+    def strings(key: str, value) -> None:
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise MemchatError(f"{where}: field '{key}' must be a list of strings")
+
+    for key in ("vocabulary", "entity_types", "candidates"):
+        strings(key, metadata[key])
+    if metadata.get("candidate_texts") is not None:
+        strings("candidate_texts", metadata["candidate_texts"])
+    if not metadata["candidates"]:
+        raise MemchatError(f"{where}: field 'candidates' is empty")
+    types = len(metadata["entity_types"])
+    for word, t in metadata["entities"].items():
+        if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < types:
+            raise MemchatError(f"{where}: field 'entities': '{word}' has type {t!r}, expected 0 to {types - 1}")
+    for key, value_kind in (("subjects", list), ("aliases", str)):
+        table = metadata.get(key, {})
+        if not isinstance(table, dict) or not all(isinstance(v, value_kind) for v in table.values()):
+            raise MemchatError(f"{where}: field '{key}' must map words to {value_kind.__name__}s")
+    for key in ("continue_after",):
+        if metadata.get(key) is not None:
+            strings(key, metadata[key])
 
 
 def pack_bundle(folder: str | Path, archive: str | Path) -> Path:

@@ -136,3 +136,45 @@ def test_the_newest_bundle_is_never_a_hidden_one_being_written_nor_an_old_one(tm
         (tmp_path / name / "metadata.json").write_text("{}")
         os.utime(tmp_path / name, (time.time() + i, time.time() + i))
     assert newest_bundle(tmp_path) == tmp_path / "real"
+
+
+def edit_config(path, **changes):
+    meta = json.loads((path / "metadata.json").read_text())
+    meta["config"].update(changes)
+    (path / "metadata.json").write_text(json.dumps(meta))
+
+
+def edit_weights(path, change):
+    tensors = load_file(str(path / "model.safetensors"))
+    change(tensors)
+    save_file(tensors, str(path / "model.safetensors"))
+
+
+def _nan(tensors):
+    tensors["R.weight"][0, 0] = float("nan")
+
+
+def _int8(tensors):
+    tensors["R.weight"] = tensors["R.weight"].to(torch.int8)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: edit_metadata(p, candidates=[1, 2, None]), "field 'candidates' must be a list of strings"),
+        (lambda p: edit_metadata(p, entities={"x": 99}), "field 'entities': 'x' has type 99"),
+        (lambda p: edit_config(p, dim=1e9), "config 'dim' must be int from 2 to 4096, got 1000000000.0"),
+        (lambda p: edit_config(p, dim=100000), "config 'dim' must be int from 2 to 4096, got 100000"),
+        (lambda p: edit_config(p, hops=-1), "config 'hops' must be int from 1 to 10, got -1"),
+        (lambda p: edit_config(p, vocab_size=4_000_000, dim=4096), "config asks for"),
+        (lambda p: edit_metadata(p, aliases={"a": 3}), "field 'aliases' must map words to strs"),
+        (lambda p: edit_weights(p, _nan), "tensor 'R.weight' must hold finite float32 numbers"),
+        (lambda p: edit_weights(p, _int8), "tensor 'R.weight' must hold finite float32 numbers (it is int8)"),
+    ],
+)
+def test_edited_bundles_are_refused_naming_the_field(saved, damage, message):
+    path = saved[0]
+    damage(path)
+    with pytest.raises(MemchatError) as e:
+        load_bundle(path)
+    assert message in str(e.value) and "\n" not in str(e.value)
