@@ -141,8 +141,12 @@ def test_init_writes_a_small_project_that_trains_and_passes_its_tests(tmp_path, 
     assert result.exit_code == 0, result.output
     lines = sum(len(p.read_text().splitlines()) for p in Path("mybot").rglob("*") if p.is_file())
     assert 100 < lines < 600
+    from memchat.project.build import bundle_name
+
+    (Path("models") / f"{bundle_name(Path('mybot'))}.old").mkdir(parents=True)  # left by a crash mid-swap
     result = runner.invoke(cli, ["test", "mybot", "--json"])
     assert result.exit_code == 0, result.output
+    assert not (Path("models") / f"{bundle_name(Path('mybot'))}.old").exists()
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["stories"] == 6 and report["story_accuracy"] == 1.0  # seed 0; 100% at seeds 1 and 2 too
     assert "training mybot into models/mybot-" in result.stderr
