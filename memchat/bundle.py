@@ -110,14 +110,25 @@ def load_bundle(path: str | Path) -> Bundle:
     return _load_folder(path, shown=path)
 
 
+MAX_EXTRACTED = 2**30  # bytes a .tar.gz bundle may extract to (a bundle is a few MB to a few hundred)
+MAX_ENTRIES = 100  # files and folders in it (a bundle has three)
+
+
 def _extract(archive: Path, into: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for m in members:  # only plain files and folders, and nothing outside ``into``
-                target = (into / m.name).resolve()
+            members, size = [], 0
+            for m in tar:  # one header at a time: a bomb is refused before it is all read
+                target = (into / m.name).resolve()  # only plain files and folders, nothing outside ``into``
                 if not (m.isfile() or m.isdir()) or not target.is_relative_to(into.resolve()):
                     raise MemchatError(f"{archive}: unsafe entry '{m.name}' in the archive")
+                members.append(m)
+                size += m.size
+                if len(members) > MAX_ENTRIES or size > MAX_EXTRACTED:
+                    raise MemchatError(
+                        f"{archive}: extracts to more than {MAX_ENTRIES} entries or "
+                        f"{MAX_EXTRACTED // 2**20} MiB: not a memchat bundle"
+                    )
             tar.extractall(into, members=members)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise MemchatError(f"{archive}: damaged archive ({e})") from None

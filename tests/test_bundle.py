@@ -178,3 +178,16 @@ def test_edited_bundles_are_refused_naming_the_field(saved, damage, message):
     with pytest.raises(MemchatError) as e:
         load_bundle(path)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_archive_that_extracts_too_much_is_refused_before_it_is_written(saved, tmp_path, monkeypatch):
+    import memchat.bundle
+
+    archive = pack_bundle(saved[0], tmp_path / "b.tar.gz")
+    monkeypatch.setattr(memchat.bundle, "MAX_EXTRACTED", 1000)  # the weights alone are more
+    with pytest.raises(MemchatError, match="extracts to more than 100 entries or 0 MiB"):
+        load_bundle(archive)
+    monkeypatch.setattr(memchat.bundle, "MAX_EXTRACTED", 2**30)
+    monkeypatch.setattr(memchat.bundle, "MAX_ENTRIES", 2)
+    with pytest.raises(MemchatError, match="extracts to more than 2 entries"):
+        load_bundle(archive)
