@@ -334,7 +334,7 @@ def serve(
     import uvicorn
 
     from memchat.bot import Bot, newest_bundle
-    from memchat.server import ServerSettings, create_app, settings_to_env
+    from memchat.server import ServerSettings, check_port_free, create_app, settings_to_env
     from memchat.store import resolve_url
 
     settings = ServerSettings(
@@ -344,6 +344,7 @@ def serve(
         cors=list(cors),
         max_body=max_body,
     )
+    check_port_free(host, port)  # a busy port is one line, before the model loads
     bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
     click.echo(f"memchat serve: model {settings.model}, store {bot.store.shown}, http://{host}:{port}", err=True)
     if workers == 1:

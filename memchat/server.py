@@ -285,8 +285,37 @@ _REDACT_TOKEN = RedactToken()
 
 
 def app_from_env() -> FastAPI:
-    """The app of a worker process started by ``memchat serve --workers N`` (uvicorn factory)."""
+    """The app of a worker process started by ``memchat serve --workers N`` (uvicorn factory).
+    The worker ends when its supervisor dies, killed or not: no orphan goes on serving."""
+    end_with_parent()
     return create_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
+
+
+def end_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG);
+    elsewhere nothing is done."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() == 1:  # the parent died before the request reached the kernel
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One line before anything loads when the port is taken (uvicorn would say it in many, later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise MemchatError(f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def settings_to_env(settings: ServerSettings) -> None:

@@ -268,3 +268,66 @@ def test_a_bom_and_lone_surrogates_are_cleaned_as_the_python_api_cleans_them(bot
 
     assert bot.history("bom")[0].text == clean_text("hi \ud800") == "hi ?"  # one rule for both
     assert http.post(WEBHOOK, content=b"{nope").json()["message"].startswith("request body: not valid JSON")
+
+
+def test_workers_end_when_their_supervisor_is_killed_and_a_busy_port_is_one_line(small, tmp_path):
+    import os
+    import signal
+    import socket
+    import time
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "memchat",
+            "serve",
+            "--model",
+            str(small / "model"),
+            "--db",
+            str(tmp_path / "w.db"),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until_serving(server, f"http://127.0.0.1:{port}/webhooks/rest/")
+    children = [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+    ]
+    assert children, "the supervisor has worker processes"
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(os.path.exists(f"/proc/{c}") and open(f"/proc/{c}/stat").read().split()[2] != "Z" for c in children):
+        assert time.monotonic() < deadline, "workers kept serving after their supervisor died"
+        time.sleep(0.2)
+    with socket.socket() as s:  # the port is free again
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        busy = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "memchat",
+                "serve",
+                "--model",
+                str(small / "model"),
+                "--db",
+                str(tmp_path / "w.db"),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr
+    (line,) = [x for x in busy.stderr.splitlines() if x.strip()]
+    assert f"cannot listen on 127.0.0.1:{port}" in line
