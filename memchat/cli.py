@@ -328,7 +328,7 @@ def serve(
 ) -> None:
     """Serve the bot over HTTP with Rasa's REST channel contract (POST /webhooks/rest/webhook).
 
-    The OpenAPI document is at /openapi.json, its pages at /docs."""
+    The OpenAPI document is at /openapi.json."""
     import os
 
     import uvicorn

@@ -4,7 +4,8 @@ Rasa clients and chat widgets post ``{"sender": id, "message": text}`` to
 ``/webhooks/rest/webhook`` and get ``[{"recipient_id": id, "text": reply}, ...]`` back. Around
 that: the conversation's stored events (``/conversations/{id}/tracker``), ``/status``,
 ``/version``, an optional token (Rasa's ``?token=``, or ``Authorization: Bearer``), a request
-body limit, CORS, and the OpenAPI document FastAPI writes (``/openapi.json``, ``/docs``).
+body limit, CORS, and the OpenAPI document FastAPI writes (``/openapi.json``; no ``/docs`` pages, which
+would load Swagger from a CDN).
 
 Bad requests get a 4xx with a one-line message in Rasa's error form, and nothing is stored for
 them. Several worker processes may share one SQLite store: each builds its app from the same
@@ -158,6 +159,10 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
         title="memchat",
         version=__version__,
         description="A response-selection bot (MemN2N) with the Rasa REST channel contract.",
+        # no /docs or /redoc: their pages load Swagger from a CDN (blank offline) and fetch
+        # /openapi.json without the token; the document itself is served, behind the token
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.bot = bot
     turns = ThreadPoolExecutor(1, thread_name_prefix="memchat-turn")
