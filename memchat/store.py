@@ -111,6 +111,7 @@ MIGRATIONS: list[Migration] = [
     (2, "named migration sets", _migration_2),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+TABLES_OF = {1: (conversations_table, events_table), 2: (set_migrations_table,)}  # what each migration made
 
 
 # Statements of the hot path, built once: building them per call cost more than running them.
@@ -174,6 +175,7 @@ class Store:
     """A conversation store on one database; thread-safe, and several processes may share it."""
 
     url: str
+    adopt: bool = False  # add memchat's tables to a database that holds other tables (also $MEMCHAT_ADOPT_DB=1)
     engine: Engine = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -212,8 +214,19 @@ class Store:
                             f"database {self.shown}: has an 'events' or 'conversations' table but no "
                             "memchat_migrations table: not a memchat store"
                         )
+                    if names and not (self.adopt or os.environ.get("MEMCHAT_ADOPT_DB") == "1"):
+                        raise MemchatError(
+                            f"database {self.shown}: holds other tables ({', '.join(sorted(names)[:3])}) and no "
+                            "memchat store; to add memchat's tables to it, set MEMCHAT_ADOPT_DB=1"
+                        )
                     migrations_table.create(conn)
                 done = set(conn.scalars(select(migrations_table.c.version)))
+                missing = {t.name for v, tables in TABLES_OF.items() if v in done for t in tables} - names
+                if missing:
+                    raise MemchatError(
+                        f"database {self.shown}: damaged: its migrations are recorded but table "
+                        f"'{sorted(missing)[0]}' is missing"
+                    )
                 self._apply(
                     conn,
                     "",

@@ -106,3 +106,27 @@ def test_concurrent_processes_store_every_event_once_in_order(store):
         expected = [t for i in range(0, 40, 2) for t in (f"{w}:{i}", f"re {w}:{i}")]
         assert mine == expected
         assert len(store.events(f"own{w}")) == 40
+
+
+def test_a_foreign_damaged_or_half_made_database_is_one_line(tmp_path, monkeypatch):
+    foreign = tmp_path / "shop.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("create table customers (id integer)")
+    with pytest.raises(MemchatError, match=r"holds other tables \(customers\).*MEMCHAT_ADOPT_DB=1"):
+        Store(resolve_url(str(foreign)))
+    monkeypatch.setenv("MEMCHAT_ADOPT_DB", "1")  # the user asks: memchat's tables go in beside
+    Store(resolve_url(str(foreign))).close()
+    monkeypatch.delenv("MEMCHAT_ADOPT_DB")
+
+    half = tmp_path / "half.db"
+    Store(resolve_url(str(half))).close()
+    with sqlite3.connect(half) as db:
+        db.execute("drop table events")
+    with pytest.raises(MemchatError, match="damaged: its migrations are recorded but table 'events' is missing"):
+        Store(resolve_url(str(half)))
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is no database " * 100)
+    with pytest.raises(MemchatError, match="garbage.db") as e:
+        Store(resolve_url(str(garbage)))
+    assert "\n" not in str(e.value)
