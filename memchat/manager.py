@@ -30,7 +30,7 @@ from memchat.errors import MemchatError
 from memchat.locks import ConversationLocks, LockProvider
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.project.domain import LISTEN
-from memchat.project.runtime import BotSpec, Interpreter, conversation_state, slot_line
+from memchat.project.runtime import BotSpec, Interpreter, conversation_state, slot_line, slot_text
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
 
@@ -165,7 +165,7 @@ class DialogueManager:
             requested = self._requested(active, slots)
             changed = self._slots_said(conversation_id, event.text, slots, failures, active, requested)
             new = [self._slot_event(s, v) for s, v in changed.items()] + [event]
-            slots.update({s: slot_line(s, v).split(" ", 2)[2] for s, v in changed.items()})
+            slots.update({s: slot_text(v) for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
         stored = self.store.append(conversation_id, new)
@@ -261,7 +261,7 @@ class DialogueManager:
             if any(v is False for v in verdicts):
                 continue
             value = next((v for v in verdicts if v is not True), value)
-            if slots.get(slot) != slot_line(slot, value).split(" ", 2)[2]:
+            if slots.get(slot) != slot_text(value):
                 changed[slot] = value
         return changed
 
@@ -379,10 +379,9 @@ class DialogueManager:
         lines = [str(x) for x in result.get("lines") or []]
         events = [Event(KB, line) for line in lines]
         for name, value in (result.get("slots") or {}).items():
-            event = self._slot_event(str(name), value)
-            value = event.text.split(" ", 2)[2]
+            value = slot_text(value)
             if turn.tracker.slots.get(str(name)) != value:  # a slot set again to its value: nothing new
-                events.append(event)
+                events.append(self._slot_event(str(name), value))
                 turn.tracker.slots[str(name)] = value
         reply.action_results = lines
         for text in result.get("messages") or []:

@@ -298,8 +298,12 @@ class TrainingData:
     def summary(self) -> str:
         """One line on what is about to be trained."""
         f, dev = self.featurizer, self.dev_enc
-        names = ", ".join(Path(p).name for p in self.sources.get("train", []))
-        dev_names = ", ".join(Path(p).name for p in self.sources.get("dev", []))
+        names = ", ".join(Path(p).name for p in self.sources.get("train", [])) or (
+            f"the {self.sources['stories']} stories and rules of {self.sources['project']}"
+            if "project" in self.sources
+            else ""
+        )
+        dev_names = ", ".join(Path(p).name for p in self.sources.get("dev", [])) or "drawn from them again"
         return (
             f"training on {self.train_enc.num_examples} replies in {self.train_enc.num_dialogs} dialogues"
             f" ({names}); dev: "

@@ -139,6 +139,13 @@ def bot(small, tmp_path):
     b.close()
 
 
+def memchat_command(*args: str) -> list[str]:
+    """The memchat command as a user runs it, in a fresh process."""
+    import sys
+
+    return [sys.executable, "-m", "memchat", *args]
+
+
 def free_port() -> int:
     import socket
 

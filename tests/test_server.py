@@ -1,6 +1,5 @@
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
@@ -11,7 +10,7 @@ from memchat.bot import Bot
 from memchat.plugins import new_plugin_manager
 from memchat.server import ServerSettings, create_app
 
-from conftest import BOOKING, free_port, wait_until_serving
+from conftest import BOOKING, free_port, memchat_command, wait_until_serving
 
 GREETING = "hello what can i help you with today"
 WEBHOOK = "/webhooks/rest/webhook"
@@ -160,10 +159,7 @@ def test_plugins_add_routes_behind_the_same_token(small, tmp_path):
 def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in_order(small, tmp_path):
     port, db = free_port(), tmp_path / "shared.db"
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memchat",
+        memchat_command(
             "serve",
             "--model",
             str(small / "model"),
@@ -177,7 +173,7 @@ def test_two_workers_on_one_store_answer_concurrent_turns_of_one_conversation_in
             "2",
             "--log-level",
             "warning",
-        ],
+        ),
         cwd=tmp_path,
         stderr=subprocess.PIPE,
         text=True,
@@ -277,10 +273,7 @@ def test_workers_end_when_their_supervisor_is_killed_and_a_busy_port_is_one_line
 
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memchat",
+        memchat_command(
             "serve",
             "--model",
             str(small / "model"),
@@ -292,7 +285,7 @@ def test_workers_end_when_their_supervisor_is_killed_and_a_busy_port_is_one_line
             "2",
             "--log-level",
             "warning",
-        ],
+        ),
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -311,18 +304,9 @@ def test_workers_end_when_their_supervisor_is_killed_and_a_busy_port_is_one_line
         s.bind(("127.0.0.1", port))
         s.listen()
         busy = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "memchat",
-                "serve",
-                "--model",
-                str(small / "model"),
-                "--db",
-                str(tmp_path / "w.db"),
-                "--port",
-                str(port),
-            ],
+            memchat_command(
+                "serve", "--model", str(small / "model"), "--db", str(tmp_path / "w.db"), "--port", str(port)
+            ),
             capture_output=True,
             text=True,
             timeout=60,

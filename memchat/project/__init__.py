@@ -56,6 +56,7 @@ class Project:
     settings: dict = field(default_factory=dict)  # config.toml
     kb: KnowledgeBase | None = None
     notes: list[str] = field(default_factory=list)
+    _values: dict[str, list[str]] | None = field(default=None, repr=False)
 
     @classmethod
     def read(cls, folder: str | Path, with_tests: bool = True) -> Project:
@@ -96,6 +97,12 @@ class Project:
         return hash_folder(self.folder)
 
     def entity_values(self) -> dict[str, list[str]]:
+        """Each entity's known values (computed once; see ``_entity_values``)."""
+        if self._values is None:
+            self._values = self._entity_values()
+        return self._values
+
+    def _entity_values(self) -> dict[str, list[str]]:
         """Each entity's known values: annotated in NLU, lookup tables, synonyms' targets,
         categorical values of the slots it fills, and the knowledge-base column of its name."""
         values: dict[str, dict[str, None]] = {e: {} for e in self.domain.entities}

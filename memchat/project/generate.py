@@ -28,7 +28,7 @@ from memchat.errors import MemchatError
 from memchat.project import Project
 from memchat.project.data import ANY_VALUE, Example, Step, Story
 from memchat.project.domain import LISTEN
-from memchat.project.runtime import Interpreter, slot_line
+from memchat.project.runtime import Interpreter, conversation_state, slot_line, slot_text
 
 MAX_CHECKPOINT_DEPTH = 5
 PREFIXED = 0.75  # the share of a rule's dialogues that begin with part of another story or rule
@@ -86,11 +86,7 @@ class Generator:
         if cuts:
             cut = self.rng.choice(cuts)
             state.turns = trial.turns[:cut]
-            state.slots = {}
-            for t in state.turns:  # replay the slot lines kept
-                if t.speaker == KB and t.text.startswith("slot "):
-                    _, name, value = (t.text.split(" ", 2) + [""])[:3]
-                    state.slots[name] = value
+            state.slots, _ = conversation_state(((t.speaker, t.text) for t in state.turns), {})
 
     def _condition(self, state: _State, condition: list[Step]) -> None:
         for step in condition:
@@ -268,12 +264,11 @@ class Generator:
     def _set(self, state: _State, slot: str, value: object) -> None:
         """A slot set: its line in memory, as the dialogue manager stores it (not for a slot that
         does not influence the conversation)."""
-        line = slot_line(slot, value)
-        value = line.split(" ", 2)[2]
+        value = slot_text(value)
         if state.slots.get(slot) != value:
             state.slots[slot] = value
             if self.domain.slots[slot].influence:
-                state.turns.append(Turn(KB, line, 0))
+                state.turns.append(Turn(KB, slot_line(slot, value), 0))
 
     def _any_value(self, slot: str) -> str:
         s = self.domain.slots[slot]

@@ -191,10 +191,13 @@ def conversation_state(lines: Iterable[tuple[str, str]], initial: dict[str, str]
     return slots, active
 
 
-def slot_line(name: str, value: object) -> str:
-    """The stored line of a slot set to ``value``: booleans as true/false, None as null."""
+def slot_text(value: object) -> str:
+    """A slot's value as stored and compared: booleans as true/false, None (or nothing) as null."""
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = "null" if value is None else " ".join(str(value).split())
-    return f"{SLOT_LINE} {name} {text or 'null'}"
+        return "true" if value else "false"
+    return "null" if value is None else " ".join(str(value).split()) or "null"
+
+
+def slot_line(name: str, value: object) -> str:
+    """The stored line of a slot set to ``value``."""
+    return f"{SLOT_LINE} {name} {slot_text(value)}"
