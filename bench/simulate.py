@@ -96,6 +96,83 @@ SAY = {
     "thanks": ["cheers, thank you", "thanks so much", "brilliant, thanks"],
     "bye": ["bye for now", "goodbye then", "right, see you around"],
 }
+# A second bank, written before the NLU was broadened and never used to tune it: `--bank b`
+SAY_B = {
+    "greet": ["evening!", "hello hello", "hey, you there?", "morning all", "hi bot, how are you"],
+    "request": [
+        "need somewhere to eat tonight",
+        "book us a restaurant please",
+        "i want to reserve a table",
+        "help me find a place for dinner",
+        "could you reserve somewhere for me",
+    ],
+    "cuisine": [
+        "we'd love some {c}",
+        "i fancy {c} tonight",
+        "{c} please",
+        "make it {c} food",
+        "i'm craving {c}",
+    ],
+    "city": ["in {l} please", "we're staying in {l}", "{l}", "near {l} city centre", "it's for {l}"],
+    "people": ["{n} of us", "we'll be {n}", "{n} guests", "party of {n}", "table for {n} please"],
+    "price": ["{p}", "i'd say {p}", "{p} if possible", "we want {p}", "something on the {p} side"],
+    "all": [
+        "find me {c} food in {l}, {p}, we are {n}",
+        "{n} people, {c}, {l}, {p} price",
+        "can you book {c} in {l} for {n} people, {p}",
+    ],
+    "affirm": ["yes that's great", "perfect, reserve it", "ok sounds good", "yes go for that one", "sure, book it"],
+    "another": [
+        "anything else?",
+        "nah, show me another",
+        "i don't fancy that one",
+        "is there something else",
+        "next option please",
+    ],
+    "change_cuisine": ["hmm, i'd prefer {c} actually", "change of plan, {c} please", "rather {c} food"],
+    "change_city": ["wait, we'll be in {l} instead", "oh, could it be in {l}?"],
+    "phone": ["their phone number?", "can i have the number", "give me their number please"],
+    "address": ["what's the address?", "which way is it", "how do i find the place"],
+    "offtopic": ["tell me about the news", "what time is it now", "can you sing me a song"],
+    "thanks": ["thanks a million", "many thanks indeed", "that's great, thanks"],
+    "bye": ["bye!", "see ya", "have a good night, bye"],
+}
+# A third bank, written after the NLU was broadened, measured once at the end: `--bank c`
+SAY_C = {
+    "greet": ["good evening, bot", "hi hi", "hey, anybody home?", "hello, good afternoon", "heya bot"],
+    "request": [
+        "we're looking for dinner reservations",
+        "i'd love a table tonight",
+        "please can you book a restaurant",
+        "i want to go out for a meal",
+        "can you reserve a table for us tonight",
+    ],
+    "cuisine": ["{c} food for us", "we want {c}", "{c} sounds nice", "let's eat {c}", "i'd go for {c}"],
+    "city": ["we're going to be in {l}", "{l} it is", "in {l}, thanks", "over in {l}", "{l} please"],
+    "people": ["we're {n}", "{n} persons", "a group of {n}", "{n} people please", "book for {n}"],
+    "price": ["{p} please", "ideally {p}", "let's say {p}", "{p} is what we want", "go with {p}"],
+    "all": [
+        "{c} food in {l} for {n}, {p} please",
+        "table for {n}, {c}, in {l}, {p} price range",
+        "we want a {p} {c} restaurant in {l}, {n} people",
+    ],
+    "affirm": ["yes, that one's good", "great, please book", "ok, that works for us", "sounds nice, go on", "yes book"],
+    "another": [
+        "show me a different one",
+        "not for us, anything else",
+        "any others you'd suggest?",
+        "hmm no, another one",
+        "something else maybe",
+    ],
+    "change_cuisine": ["actually let's do {c}", "sorry, can it be {c} food instead", "we'd rather eat {c}"],
+    "change_city": ["actually we'll be in {l}", "make it {l} instead please"],
+    "phone": ["and their number?", "could you give me the phone number", "what number can i reach them on"],
+    "address": ["and the address?", "where will i find it", "what's the restaurant's address"],
+    "offtopic": ["how's the stock market doing", "who wrote hamlet", "what should i wear tonight"],
+    "thanks": ["thanks a lot!", "super, thank you", "thank you, that's great"],
+    "bye": ["bye bye!", "ok goodbye", "see you, bye"],
+}
+BANK = SAY  # the bank in use (--bank)
 LEAK = re.compile(r"\b(utter_|action_|api_call|booking_form|active_loop)|[{}]")
 
 
@@ -177,7 +254,7 @@ def make_user(rng: random.Random) -> User:
 def words(kind: str, rng: random.Random, user: User, slips: float, **values) -> str:
     g = {**user.goal, **values}
     n = g["people"]
-    text = rng.choice(SAY[kind]).format(
+    text = rng.choice(BANK[kind]).format(
         c=g["cuisine"], l=g["location"], p=rng.choice(PRICE_WORDS[g["price"]]), n=rng.choice([str(n), NUMBER_WORDS[n]])
     )
     return slip(text, rng, slips)
@@ -257,7 +334,7 @@ def converse(client: Client, user: User, rng: random.Random, slips: float) -> Re
         if user.offtopic and not state["offtopic_done"] and r.startswith(tuple(is_ask.values())):
             state["offtopic_done"] = True
             replies = send(
-                slip(rng.choice(SAY["offtopic"]), rng, slips),
+                slip(rng.choice(BANK["offtopic"]), rng, slips),
                 lambda r, i: r.startswith("Sorry, I can only") if i == 0 else fits_turn(r, i),
             )
             continue
@@ -352,9 +429,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--slips", type=float, default=0.1, help="share of words of 5+ letters with a slip")
     ap.add_argument("--show", type=int, default=0, help="print N failed conversations")
+    ap.add_argument("--bank", choices=["a", "b", "c"], default="a", help="b, c: banks written later")
     args = ap.parse_args()
+    global BANK
+    BANK = {"a": SAY, "b": SAY_B, "c": SAY_C}[args.bank]
     nlu = (ROOT / "dialogues" / "data" / "nlu.yml").read_text().lower()
-    shared = [s for kind in SAY.values() for s in kind if f"- {s.lower()}\n" in nlu]
+    shared = [s for kind in BANK.values() for s in kind if f"- {s.lower()}\n" in nlu]
     assert not shared, f"the bank repeats training examples: {shared}"
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -400,7 +480,7 @@ def main() -> None:
     n = len(results)
     rs = [r for _, r in results]
     replies = sum(r.replies for r in rs)
-    print(f"{n} simulated users, seed {args.seed}, slips {args.slips:.0%} of long words; {seconds:.1f} s")
+    print(f"{n} simulated users, bank {args.bank}, seed {args.seed}, slips {args.slips:.0%}; {seconds:.1f} s")
     print(
         f"bookings completed (right search, fitting restaurant booked, right phone/address, polite end): "
         f"{sum(r.success for r in rs) / n:.1%}"
@@ -423,7 +503,7 @@ def main() -> None:
         f"stalls: {sum(r.stalls for r in rs)}; leaked internal text: {sum(r.leaks for r in rs)}; "
         f"loops: {sum(r.loops for r in rs)}"
     )
-    for _, r in [x for x in results if not x[1].success or x[1].stalls][: args.show]:
+    for _, r in [x for x in results if not x[1].success or x[1].stalls or x[1].loops][: args.show]:
         print("---")
         for who, text in r.transcript:
             print(f"  {who:>5}: {text}")

@@ -45,6 +45,7 @@ class EntityTable:
         self._lookup = {**self.ids, **{a: self.ids[w] for a, w in self.aliases.items() if a not in self.ids}}
         self._longest = max((k.count(" ") + 1 for k in self._lookup), default=1)
         self._near: dict[str, set[str]] | None = None  # fuzzy matching: deletion variant -> one-word entities
+        self._part_near: dict[str, set[str]] = {}  # and -> the words of several-word entities
         self._known: frozenset[str] = frozenset()
         self.type_of = list(self.entities.values())  # entity id -> type index
         # subject word -> its entity words; kept as given, the bundle stores it
@@ -110,8 +111,9 @@ class EntityTable:
         it is one slip away from (a letter left out, added, changed or two swapped, never the
         first): "itallian" is italian, "cheep" is cheap. Words under 4 letters never are."""
         self._known = frozenset(known)
-        self._near = {}
         self._near = slip_index(k for k in self._lookup if " " not in k)
+        # the words of several-word values ("mid range"): "mid rnge" is mid range
+        self._part_near = slip_index({w for k in self._lookup if " " in k for w in k.split()})
 
     def _nearest(self, token: str) -> int | None:
         if len(token) < 4 or token in self._known or not token.isalpha():
@@ -119,6 +121,13 @@ class EntityTable:
         keys = near_words(token, self._near)
         ids = {self._lookup[k] for k in keys}
         return ids.pop() if len(ids) == 1 else None  # two entities as near: neither
+
+    def _part(self, token: str) -> str:
+        """``token``, or the one word of a several-word entity it is one slip from."""
+        if len(token) < 4 or token in self._known or not token.isalpha():
+            return token
+        near = near_words(token, self._part_near)
+        return near.pop() if len(near) == 1 else token
 
     def spans(self, tokens: Sequence[str]) -> list[tuple[int, int, int]]:
         """(entity id, first token, end token) of each entity said in ``tokens``, in order."""
@@ -135,8 +144,8 @@ class EntityTable:
         while k < n:
             for m in range(min(self._longest, n - k), 0, -1):
                 i = lookup.get(" ".join(tokens[k : k + m]))
-                if i is None and m == 1 and self._near is not None:
-                    i = self._nearest(tokens[k])
+                if i is None and self._near is not None:
+                    i = self._nearest(tokens[k]) if m == 1 else lookup.get(" ".join(map(self._part, tokens[k : k + m])))
                 if i is not None:
                     out.append((i, k, k + m))
                     k += m

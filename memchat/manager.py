@@ -30,6 +30,7 @@ from memchat.errors import MemchatError
 from memchat.locks import ConversationLocks, LockProvider
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.project.domain import LISTEN
+from memchat.project.rules import follow_up
 from memchat.project.runtime import BotSpec, Interpreter, conversation_state, slot_line, slot_text
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
@@ -66,6 +67,7 @@ class TurnState:
     failures: list[PluginFailure] = field(default_factory=list)  # plugins that raised before a reply
     step: int = 0  # actions taken
     previous: str | None = None  # the action just taken
+    taken: list[str] = field(default_factory=list)  # the actions of this turn, in order
 
 
 @dataclass
@@ -184,6 +186,13 @@ class DialogueManager:
         if turn.form_goes_on and turn.step == 0:
             return turn.tracker.active_loop, ranking  # the user answered the form's question
         failures: list[PluginFailure] = []
+        ruled = follow_up(self.spec.rules, turn.taken, turn.tracker.slots, turn.tracker.active_loop)
+        if ruled is not None and (ruled == LISTEN or self.spec.renderable(ruled, turn.tracker.slots)):
+            # a follow-up rule: the chain the author wrote goes on, unless a plugin vetoes it
+            args = {"conversation_id": turn.conversation_id, "reply": ruled, "history": list(turn.turns)}
+            if not any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
+                turn.failures += failures
+                return ruled, ranking
         # a person who said something always gets an answer: never listen as the first action
         not_now = LISTEN if turn.step == 0 and turn.tracker.latest_message != SILENCE else turn.previous
         slots = turn.tracker.slots
@@ -219,6 +228,7 @@ class DialogueManager:
         """Store and carry out one action of a project bot; True when the bot now listens."""
         self._let_go_on(turn)
         turn.step, turn.previous = turn.step + 1, action
+        turn.taken.append(action)
         kind = self.spec.kind(action)
         reply = Reply(action, ranking)
         data = None

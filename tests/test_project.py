@@ -259,12 +259,14 @@ def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent(
     from memchat.entities import EntityTable, tokenize
 
     table = EntityTable.from_values(
-        {"cuisine": ["italian", "thai"], "price": ["cheap", "expensive"]}, {"budget": "cheap"}
+        {"cuisine": ["italian", "thai"], "price": ["cheap", "moderate", "expensive"]},
+        {"budget": "cheap", "mid range": "moderate"},
     )
-    table.fuzzy(["that", "cheer", "the"])
+    table.fuzzy(["that", "cheer", "the", "mid", "range", "rage"])
     found = {
         text: [table.words_of[i] for i in table.find(tokenize(text))]
         for text in ["itallian please", "cheep", "somethin expnsive", "budgett", "that one", "cheer up", "thia"]
+        + ["mid rnage", "mid arnge", "mid rage", "rnage"]
     }
     assert found == {
         "itallian please": ["italian"],
@@ -274,6 +276,10 @@ def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent(
         "that one": [],
         "cheer up": [],
         "thia": ["thai"],  # two letters swapped
+        "mid rnage": ["moderate"],  # a slip in a word of a several-word value
+        "mid arnge": ["moderate"],
+        "mid rage": [],  # a word the bot knows is never bent
+        "rnage": [],  # a word of a several-word value alone is no value
     }
 
 
@@ -302,3 +308,72 @@ def test_mappings_real_projects_use_from_intent_from_text_conditions_and_numbers
         "All set: greek for 6, outside: false, notes: a table away from the kitchen."
     ]
     bot.close()
+
+
+FOLLOW_UPS = """
+- rule: a greeting, then the size asked at once
+  steps:
+  - action: utter_greet
+  - action: utter_ask_size
+- rule: an order placed with a number, then say it
+  steps:
+  - action: action_place_order
+  - slot_was_set:
+    - order_number
+  - action: utter_ordered
+- rule: the toppings asked, then wait
+  steps:
+  - action: utter_ask_topping
+"""
+
+
+def _with_follow_ups(tmp_path, text=FOLLOW_UPS):
+    project = tmp_path / "pizzeria"
+    shutil.copytree(PIZZERIA, project)
+    rules = project / "data" / "rules.yml"
+    rules.write_text(rules.read_text() + text)
+    return project
+
+
+def test_follow_up_rules_are_applied_as_the_bot_talks(pizza_bot, tmp_path):
+    from memchat.project.build import bot_spec
+
+    assert pizza_bot.respond("before", "hello") == ["Hello! Welcome to Luigi's. What can I get you?"]
+    project = Project.read(_with_follow_ups(tmp_path))
+    spec = bot_spec(project)
+    assert [r["actions"] for r in spec.rules] == [
+        ["utter_greet", "utter_ask_size"],
+        ["action_place_order", "utter_ordered"],
+        ["utter_ask_topping"],
+    ]
+    pizza_bot.manager.spec.rules = spec.rules  # the same model, with the rules its bundle would keep
+    assert pizza_bot.respond("after", "hello") == [
+        "Hello! Welcome to Luigi's. What can I get you?",
+        "What size would you like: small, medium or large?",
+    ]
+    assert [e.text for e in pizza_bot.history("after")][-1] == "action_listen"  # the rule's end: it listens
+    # the slot_was_set step must hold: no order number, no utter_ordered by the rule
+    from memchat.project.rules import follow_up
+
+    assert follow_up(spec.rules, ["action_place_order"], {}, None) is None
+    assert follow_up(spec.rules, ["action_place_order"], {"order_number": "A1"}, None) == "utter_ordered"
+    assert follow_up(spec.rules, ["utter_greet", "utter_ask_size"], {}, None) == "action_listen"
+    assert follow_up(spec.rules, ["booking", "utter_ask_topping"], {}, None) == "action_listen"
+    # a rule of one action is no training dialogue (it would teach the bot to speak unbidden);
+    # longer ones are, like every rule
+    from memchat.project.generate import Generator
+    from memchat.project.runtime import Interpreter
+
+    gen = Generator(project, Interpreter(pizza_bot.manager.ranker.featurizer.entities, {}), seed=0)
+    lines = {d.line for d in gen.dialogs(1) if d.source.endswith("rules.yml")}
+    one_action = next(s for s in project.data.stories if s.name == "the toppings asked, then wait")
+    two_actions = next(s for s in project.data.stories if s.name == "a greeting, then the size asked at once")
+    assert int(one_action.at.split(":")[-1]) not in lines and int(two_actions.at.split(":")[-1]) in lines
+
+
+def test_contradicting_follow_up_rules_are_one_line(tmp_path):
+    from memchat.project.build import bot_spec
+
+    clash = FOLLOW_UPS + "- rule: a greeting, then bye\n  steps:\n  - action: utter_greet\n  - action: utter_goodbye\n"
+    with pytest.raises(MemchatError, match=r"rules\.yml:\d+: rule 'a greeting, then bye' contradicts"):
+        bot_spec(Project.read(_with_follow_ups(tmp_path, clash)))

@@ -8,6 +8,7 @@ from memchat.featurize import Featurizer
 from memchat.project import Project
 from memchat.project.domain import LISTEN, TEMPLATE_SLOT
 from memchat.project.generate import Generator
+from memchat.project.rules import compile_rules
 from memchat.project.runtime import BotSpec, Interpreter
 
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
@@ -90,6 +91,7 @@ def bot_spec(project: Project) -> BotSpec:
         initial_slots={name: str(slot.initial).lower() for name, slot in d.slots.items() if slot.initial is not None},
         quiet_slots=[name for name, slot in d.slots.items() if not slot.influence],
         kb=kb,
+        rules=compile_rules(project.data.stories),
     )
 
 

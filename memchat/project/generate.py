@@ -28,6 +28,7 @@ from memchat.errors import MemchatError
 from memchat.project import Project
 from memchat.project.data import ANY_VALUE, Example, Step, Story
 from memchat.project.domain import LISTEN
+from memchat.project.rules import is_follow_up
 from memchat.project.runtime import Interpreter, conversation_state, slot_line, slot_text
 
 MAX_CHECKPOINT_DEPTH = 5
@@ -62,7 +63,13 @@ class Generator:
     # ---- whole dialogues -------------------------------------------------------------------
     def dialogs(self, samples: int) -> list[Dialog]:
         out = []
-        starts = [s for s in self.data.stories if not (s.steps and s.steps[0].kind == "checkpoint")]
+        # a rule of one action (then listen) is applied as the bot talks (rules.py): as a dialogue
+        # it would only teach the bot to speak after a listen, unbidden
+        starts = [
+            s
+            for s in self.data.stories
+            if not (s.steps and s.steps[0].kind == "checkpoint") and not (is_follow_up(s) and len(s.steps) == 1)
+        ]
         for story in starts:
             for _ in range(samples):
                 state = _State(slots={n: s.initial for n, s in self.domain.slots.items() if s.initial is not None})

@@ -30,6 +30,7 @@ class BotSpec:
     initial_slots: dict[str, str] = field(default_factory=dict)
     quiet_slots: list[str] = field(default_factory=list)  # influence_conversation: false: kept out of memory
     kb: dict | None = None  # the knowledge base: rows, name, rank, search and suggest actions
+    rules: list[dict] = field(default_factory=list)  # follow-up rules, applied as it talks (rules.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
