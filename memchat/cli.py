@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from memchat import __version__
 from memchat.errors import MemchatError
@@ -40,6 +41,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MemchatError as e:
             raise click.ClickException(str(e)) from None
+        except SQLAlchemyError as e:  # a database that went away, filled up or is damaged
+            from memchat.store import database_trouble
+
+            raise click.ClickException(f"database: {database_trouble(e)}") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

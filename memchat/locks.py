@@ -6,13 +6,16 @@ holder lets go, whereas SQLite's own busy handler polls with sleeps of up to 100
 writers on a ``ProcessLock`` first keeps the tail latency of a busy store low.
 
 ``ConversationLocks``: a conversation id hashes to one of ``STRIPES`` process locks. Two
-conversations share a stripe rarely, and then merely take turns. Other databases get the thread
-locks only: processes sharing a PostgreSQL store still never store a turn twice or out of order
-(the store's unique ``seq`` sees to it), but their turns for one conversation may interleave.
+conversations share a stripe rarely, and then merely take turns.
+
+``AdvisoryLocks``: on PostgreSQL, a session advisory lock per conversation, taken on a pooled
+connection for the turn: every process on every host that shares the database waits for it, and
+the server lets go of it when the holder's connection ends (a node killed mid-turn frees it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import zlib
@@ -81,3 +84,43 @@ class ConversationLocks:
     def close(self) -> None:
         for lock in self._stripes:
             lock.close()
+
+
+class AdvisoryLocks:
+    """One turn of a conversation at a time across hosts: PostgreSQL's ``pg_advisory_lock`` on a
+    64-bit key hashed from the conversation id, after this process's own stripe lock (so that a
+    process's threads queue on a thread lock, not on pooled connections)."""
+
+    def __init__(self, engine):
+        from sqlalchemy import text
+
+        self.engine = engine
+        self._local = ConversationLocks(None)
+        self._lock = text("SELECT pg_advisory_lock(:key)")
+        self._unlock = text("SELECT pg_advisory_unlock(:key)")
+
+    @staticmethod
+    def key(conversation_id: str) -> int:
+        digest = hashlib.blake2b(conversation_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    @contextmanager
+    def hold(self, conversation_id: str) -> Iterator[None]:
+        key = {"key": self.key(conversation_id)}
+        with self._local.hold(conversation_id):
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(self._lock, key)
+                try:
+                    yield
+                finally:
+                    conn.execute(self._unlock, key)
+
+    def close(self) -> None:
+        self._local.close()
+
+
+def default_locks(store) -> LockProvider:
+    """Advisory locks on PostgreSQL; file locks beside a SQLite file; thread locks otherwise."""
+    if store.engine.dialect.name == "postgresql":
+        return AdvisoryLocks(store.engine)
+    return ConversationLocks(store.lock_dir)

@@ -22,12 +22,13 @@ Nobody has to send an empty message; one is still accepted (``<SILENCE>``).
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
 from memchat.babi import BOT, KB, SILENCE, USER, Turn
 from memchat.errors import MemchatError
-from memchat.locks import ConversationLocks, LockProvider
+from memchat.locks import LockProvider, default_locks
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.project.domain import LISTEN
 from memchat.project.rules import follow_up
@@ -43,7 +44,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 @dataclass
 class Reply:
     text: str  # what the bot did, as stored: a candidate reply, or a project's action name
-    ranking: Ranking  # what the model scored and looked at for this reply
+    ranking: Ranking | None  # what the model scored and looked at; None: a stored reply sent again
     action_results: list[str] | None = None  # the result lines when the reply was an action
     plugin_failures: list[PluginFailure] = field(default_factory=list)  # plugins that raised on the way
     message: dict | None = None  # what a person sees ({"text": ..., "buttons": ...}); None: nothing
@@ -68,6 +69,8 @@ class TurnState:
     step: int = 0  # actions taken
     previous: str | None = None  # the action just taken
     taken: list[str] = field(default_factory=list)  # the actions of this turn, in order
+    base_seq: int = 0  # the conversation's last seq before this turn
+    pending: list[Event] = field(default_factory=list)  # this turn's events, stored by commit()
 
 
 @dataclass
@@ -107,9 +110,15 @@ def check_conversation_id(conversation_id: str) -> str:
     return conversation_id
 
 
+def check_message_id(message_id: str) -> str:
+    if not isinstance(message_id, str) or not message_id.strip() or len(message_id) > MAX_CONVERSATION_ID:
+        raise MemchatError(f"message id: expected a non-empty string of at most {MAX_CONVERSATION_ID} characters")
+    return message_id
+
+
 class DialogueManager:
-    """``locks``: what holds a conversation during a turn; default: file locks beside a SQLite
-    store (``ConversationLocks``), thread locks for other databases. ``spec``: a project bot's
+    """``locks``: what holds a conversation during a turn; default: advisory locks on PostgreSQL,
+    file locks beside a SQLite store (``default_locks``). ``spec``: a project bot's
     runtime (``BotSpec``); ``continue_after``: a dialog bAbI bot's replies after which it goes on."""
 
     def __init__(
@@ -128,7 +137,7 @@ class DialogueManager:
         self.store = store
         self.pm = plugin_manager or get_plugin_manager()
         self.max_actions = max_actions
-        self.locks = locks if locks is not None else ConversationLocks(store.lock_dir)
+        self.locks = locks if locks is not None else default_locks(store)
         self.spec = spec
         self.continue_after = frozenset(continue_after)
         self.interpreter = (
@@ -136,31 +145,48 @@ class DialogueManager:
         )
 
     def respond(
-        self, conversation_id: str, text: str | bytes, run_actions: bool = True, most: int | None = None
+        self,
+        conversation_id: str,
+        text: str | bytes,
+        run_actions: bool = True,
+        most: int | None = None,
+        message_id: str | None = None,
     ) -> list[Reply]:
         """Store the user's turn, then the bot's actions until it listens; returns them in order.
 
         ``run_actions=False`` stores an action reply without running it, and ends the turn there;
         ``most`` ends a dialog bAbI bot's turn after that many replies: the user cut in (what the
-        recorded dialogues of tasks 2 and 5 do; ``memchat replay`` uses both)."""
+        recorded dialogues of tasks 2 and 5 do; ``memchat replay`` uses both). ``message_id``: the
+        client's id of this message; the same id again gets the stored replies, nothing new stored.
+
+        The turn is stored whole, in one transaction, once the bot listens: a crash on the way
+        leaves no trace of it (the client gets no answer and may retry)."""
         conversation_id = check_conversation_id(conversation_id)
         text = clean_text(text)
+        if message_id is not None:
+            message_id = check_message_id(message_id)
         with self.locks.hold(conversation_id):
-            turn = self.begin(conversation_id, text)
+            if message_id is not None and (stored := self.answered(conversation_id, message_id)) is not None:
+                return stored
+            turn = self.begin(conversation_id, text, message_id)
             if turn.tracker is not None:
                 while not self.take(turn, *self.next_action(turn)):
                     pass
             else:
                 self._speak(turn, run_actions, most)
+            self.commit(turn)
             if turn.replies and turn.failures:  # the rewrite's failures are the first reply's too
                 turn.replies[0].plugin_failures[:0] = turn.failures
             return turn.replies
 
-    def begin(self, conversation_id: str, text: str) -> TurnState:
-        """Store the user's turn (and the slots it sets); the caller holds the conversation's lock."""
+    def begin(self, conversation_id: str, text: str, message_id: str | None = None) -> TurnState:
+        """Start a turn: the user's event (and the slots it sets), numbered after the stored ones
+        and kept with the turn; the caller holds the conversation's lock, and ``commit`` stores
+        the whole turn at once."""
         failures: list[PluginFailure] = []
-        event = self._user_event(conversation_id, text, failures)
+        event = self._user_event(conversation_id, text, failures, message_id)
         tracker, new, form_goes_on = None, [event], False
+        window = self.ranker.memory_size + 1
         if self.spec is not None:
             history = self.store.events(conversation_id)
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
@@ -170,11 +196,20 @@ class DialogueManager:
             slots.update({s: slot_text(v) for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
-        stored = self.store.append(conversation_id, new)
-        if tracker is not None:
-            tracker.events += stored
-        turns = [e.turn() for e in self.store.recent(conversation_id, self.ranker.memory_size + 1) if _in_memory(e)]
-        return TurnState(conversation_id, turns, stored[-1].seq, tracker, form_goes_on, failures=failures)
+            recent = history[-window:]
+        else:
+            recent = self.store.recent(conversation_id, window)
+        last_seq = recent[-1].seq if recent else 0
+        turn = TurnState(conversation_id, [], last_seq, tracker, form_goes_on, failures=failures, base_seq=last_seq)
+        turn.turns = [e.turn() for e in (recent + self._keep(turn, new))[-window:] if _in_memory(e)]
+        return turn
+
+    def commit(self, turn: TurnState) -> None:
+        """Store the turn's events in one transaction: a turn is whole or absent."""
+        if turn.pending:
+            # after=None for a new conversation: the store creates it
+            self.store.append(turn.conversation_id, turn.pending, after=turn.base_seq or None)
+            turn.pending = []
 
     def next_action(self, turn: TurnState) -> tuple[str, Ranking]:
         """What a project bot does next: the form the user is answering, else the model's best
@@ -275,7 +310,9 @@ class DialogueManager:
                 changed[slot] = value
         return changed
 
-    def _user_event(self, conversation_id: str, text: str, failures: list[PluginFailure]) -> Event:
+    def _user_event(
+        self, conversation_id: str, text: str, failures: list[PluginFailure], message_id: str | None = None
+    ) -> Event:
         """The user turn as stored: rewritten by the plugins in turn; the original kept in its data."""
         said, args = text, {"conversation_id": conversation_id, "text": text}
         for plugin, new in call_each(self.pm, "rewrite_user_turn", failures, args):
@@ -285,7 +322,32 @@ class DialogueManager:
                 failures.append(PluginFailure(plugin, "rewrite_user_turn", str(e)))
         text = args["text"]
         data = ({"original": said} if text != said else {}) | failures_data(failures)
+        if message_id is not None:
+            data["message_id"] = message_id
         return Event(USER, text, data or None)
+
+    def answered(self, conversation_id: str, message_id: str) -> list[Reply] | None:
+        """The replies already stored for the user message ``message_id``, or None if it is new:
+        a client that retries after a lost answer gets the same answer, and the turn is stored once."""
+        events = self.store.events(conversation_id)
+        start = next(
+            (i for i, e in enumerate(events) if e.speaker == USER and (e.data or {}).get("message_id") == message_id),
+            None,
+        )
+        if start is None:
+            return None
+        replies = []
+        for e in events[start + 1 :]:
+            if e.speaker == USER and not (e.data or {}).get("implicit"):
+                break
+            if e.speaker != BOT or e.text == LISTEN:
+                continue
+            if self.spec is not None:
+                message = (e.data or {}).get("message")
+            else:
+                message = None if e.text.startswith("api_call") else {"text": e.text}
+            replies.append(Reply(e.text, None, message=message))
+        return replies
 
     def _choose(
         self,
@@ -313,19 +375,30 @@ class DialogueManager:
         return None
 
     def _store(self, turn: TurnState, events: list[Event]) -> None:
-        """Commit ``events`` after the conversation's last seq (ours: we hold its lock), an implicit
-        <SILENCE> first when a bot event would follow anything but a user turn."""
+        """Add ``events`` to the turn (``commit`` stores them), an implicit <SILENCE> first when a
+        bot event would follow anything but a user turn."""
         turns = turn.turns
         if events and events[0].speaker == BOT and turns and turns[-1].speaker != USER:
             events = [Event(USER, SILENCE, {"implicit": True}), *events]
-        stored = self.store.append(turn.conversation_id, events, after=turn.last_seq)
-        for e in stored:
+        for e in self._keep(turn, events):
             if _in_memory(e):
                 turns.append(e.turn())
-            turn.last_seq = e.seq
-        if turn.tracker is not None:
-            turn.tracker.events += stored
         del turns[: -(self.ranker.memory_size + 1)]
+
+    def _keep(self, turn: TurnState, events: list[Event]) -> list[Event]:
+        """Number ``events`` after the turn's last seq and keep them for ``commit``; we hold the
+        conversation's lock, so these are the numbers the store gives them."""
+        now = time.time()
+        numbered = [
+            Event(e.speaker, e.text, e.data, turn.last_seq + i, now, turn.conversation_id)
+            for i, e in enumerate(events, start=1)
+        ]
+        if numbered:
+            turn.last_seq = numbered[-1].seq
+        turn.pending += numbered
+        if turn.tracker is not None:
+            turn.tracker.events += numbered
+        return numbered
 
     def _let_go_on(self, turn: TurnState) -> None:
         """Before the bot acts again after its own turn: the implicit <SILENCE> it answers."""

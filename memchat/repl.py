@@ -7,9 +7,12 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from memchat.bot import Bot
 from memchat.errors import MemchatError
 from memchat.manager import Reply
+from memchat.store import database_trouble
 
 COMMANDS = {
     "/new": "start a new conversation",
@@ -67,6 +70,9 @@ class Repl:
             replies = self.bot.turn(self.conversation_id, line)
         except MemchatError as e:
             self.write(f"error: {e}")
+            return True
+        except SQLAlchemyError as e:  # the turn was not stored: the line can be sent again
+            self.write(f"error: database: {database_trouble(e)}; nothing was stored, try again")
             return True
         self.turns += 1
         for r in replies:

@@ -29,13 +29,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memchat import __version__
 from memchat.errors import MemchatError
+from memchat.store import database_trouble
 
 SETTINGS_ENV = "MEMCHAT_SERVE_SETTINGS"  # how the parent hands ServerSettings to worker processes
-REASONS = {401: "NotAuthenticated", 404: "NotFound", 405: "MethodNotAllowed"}
+REASONS = {401: "NotAuthenticated", 404: "NotFound", 405: "MethodNotAllowed", 503: "ServiceUnavailable"}
 HEALTH_PATHS = frozenset({"/", "/webhooks/rest", "/webhooks/rest/"})  # open even with a token
 
 
@@ -54,7 +56,10 @@ class UserMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sender: StrictStr = Field(description="The conversation id: one per user.", examples=["alice"])
     message: StrictStr = Field(description="What the user says; empty lets the bot go on.", examples=["hi"])
-    metadata: dict | None = Field(default=None, description="Accepted for Rasa clients; not used.")
+    metadata: dict | None = Field(
+        default=None,
+        description="Rasa clients' metadata; its message_id (a string) makes a retried message answered once.",
+    )
 
 
 class BotMessage(BaseModel):
@@ -171,6 +176,11 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     async def bad_request(request: Request, exc: RequestValidationError):
         return invalid(exc.errors())
 
+    @app.exception_handler(SQLAlchemyError)  # the database is down, full or damaged: nothing half-stored
+    async def database_down(request: Request, exc: SQLAlchemyError):
+        logging.getLogger("memchat.server").error("database trouble: %s", database_trouble(exc))
+        return error(503, f"database unavailable: {database_trouble(exc)}; try again", "ServiceUnavailable")
+
     @app.exception_handler(StarletteHTTPException)  # FastAPI's own and the router's (unknown route, method)
     async def http_error(request: Request, exc: StarletteHTTPException):
         message = (
@@ -223,9 +233,12 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
             message = UserMessage.model_validate(data)
         except ValidationError as e:
             return invalid(e.errors())
+        message_id = (message.metadata or {}).get("message_id", request.headers.get("idempotency-key"))
+        if message_id is not None and not isinstance(message_id, str):
+            return error(400, "metadata.message_id: expected a string", "BadRequest")
         try:
             replies = await asyncio.get_running_loop().run_in_executor(
-                turns, bot.messages, message.sender, message.message
+                turns, bot.messages, message.sender, message.message, message_id
             )
         except MemchatError as e:
             return error(400, str(e), "BadRequest")

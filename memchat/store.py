@@ -12,6 +12,8 @@ concurrent writers queue instead of failing); any SQLAlchemy URL works.
 from __future__ import annotations
 
 import os
+import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -116,6 +118,7 @@ TABLES_OF = {1: (conversations_table, events_table), 2: (set_migrations_table,)}
 
 # Statements of the hot path, built once: building them per call cost more than running them.
 _LAST_SEQ = select(conversations_table.c.last_seq).where(conversations_table.c.id == bindparam("cid"))
+_LAST_SEQ_LOCKED = _LAST_SEQ.with_for_update()  # PostgreSQL: appenders to one conversation queue on its row
 _NEW_CONVERSATION = insert(conversations_table).values(
     id=bindparam("cid"), created_at=bindparam("now"), updated_at=bindparam("now"), last_seq=0
 )
@@ -182,7 +185,10 @@ class Store:
         try:
             url = make_url(self.url)
         except ArgumentError:
-            raise MemchatError(f"database URL '{self.url}': not a SQLAlchemy URL (e.g. sqlite:///memchat.db)") from None
+            shown = _PASSWORD.sub(r"\1***\2", self.url)
+            raise MemchatError(f"database URL '{shown}': not a SQLAlchemy URL (e.g. sqlite:///memchat.db)") from None
+        if url.drivername == "postgresql":  # SQLAlchemy's default is psycopg2; memchat[postgres] is psycopg 3
+            url = url.set(drivername="postgresql+psycopg")
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.sqlite_path: Path | None = None
         if self.is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
@@ -196,8 +202,11 @@ class Store:
                 _sqlite_pragmas(self.engine)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
-        except (ImportError, ArgumentError, SQLAlchemyError) as e:
-            raise MemchatError(f"database URL '{self.url}': {e}") from None
+        except ImportError as e:
+            extra = " (pip install 'memchat[postgres]')" if url.get_backend_name() == "postgresql" else ""
+            raise MemchatError(f"database {self.shown}: its driver is not installed: {e.name or e}{extra}") from None
+        except (ArgumentError, SQLAlchemyError) as e:
+            raise MemchatError(f"database {self.shown}: {database_trouble(e)}") from None
         self.lock_dir = self.sqlite_path.with_name(self.sqlite_path.name + ".locks") if self.sqlite_path else None
         self._writer = ProcessLock(self.lock_dir / "writer" if self.lock_dir else None)
         self.migrate()
@@ -283,7 +292,7 @@ class Store:
         except IntegrityError:
             pass  # another process applied the same migration at the same moment
         except SQLAlchemyError as e:
-            raise MemchatError(f"database {self.shown}: {getattr(e, 'orig', None) or e}") from None
+            raise MemchatError(f"database {self.shown}: {database_trouble(e)}") from None
 
     @property
     def shown(self) -> str:
@@ -300,21 +309,22 @@ class Store:
         ``after``: the conversation's last seq, when the caller knows it (it holds the
         conversation's lock and has just read or written it): saves a query. Should it be wrong,
         the append fails its check and is retried with the seq read from the database."""
-        for attempt in range(5):
+        for attempt in range(10):
             try:
                 with self._writer.hold(), self.engine.begin() as conn:
                     return self._append(conn, conversation_id, new, after)
             except IntegrityError:
                 # another process created the conversation or took these seq numbers first
-                if attempt == 4:
+                if attempt == 9:
                     raise
                 after = None
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise AssertionError("unreachable")
 
     def _append(self, conn: Connection, conversation_id: str, new: Sequence[Event], last: int | None) -> list[Event]:
         now = time.time()
         if last is None:
-            last = conn.scalar(_LAST_SEQ, {"cid": conversation_id})
+            last = conn.scalar(_LAST_SEQ if self.is_sqlite else _LAST_SEQ_LOCKED, {"cid": conversation_id})
         if last is None:
             conn.execute(_NEW_CONVERSATION, {"cid": conversation_id, "now": now})
             last = 0
@@ -406,6 +416,17 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _begin(conn):
         if not conn.get_execution_options().get("memchat_read"):  # a read is one statement: no BEGIN
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # straight to sqlite3: hot path
+
+
+def database_trouble(error: Exception) -> str:
+    """What went wrong with the database, on one line, no SQL and no password: "database or disk
+    is full", "connection refused"..."""
+    orig = getattr(error, "orig", None) or error
+    text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
+    return _PASSWORD.sub(r"\1***\2", text)[:300]
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)")
 
 
 def resolve_url(db: str | None) -> str:

@@ -170,3 +170,40 @@ def wait_until_serving(server, url: str, timeout: float = 60) -> None:
             pass
         assert time.monotonic() < deadline, f"{url}: nothing answered in {timeout} s"
         time.sleep(0.2)
+
+
+# PostgreSQL: a server's URL in MEMCHAT_TEST_PG (.ci/run starts one with .ci/postgres); each test
+# gets a database of its own, dropped after it
+PG = os.environ.get("MEMCHAT_TEST_PG")
+NO_PG = "no PostgreSQL server: MEMCHAT_TEST_PG is not set (.ci/run starts one with .ci/postgres)"
+
+
+@pytest.fixture
+def pg_url():
+    if not PG:
+        pytest.skip(NO_PG)
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"memchat_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as e:  # a server that does not answer: say so, never a silent pass
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at {make_url(PG).render_as_string(hide_password=True)} did not answer: {e}")
+    yield make_url(PG).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A store URL on each database memchat is tested on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'm.db'}"
+    return request.getfixturevalue("pg_url")

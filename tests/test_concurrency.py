@@ -20,9 +20,11 @@ def _chat(model, db, worker, turns, errors):
         raise
 
 
-def test_eight_processes_fifty_turns_each_on_one_sqlite_file(small, tmp_path):
-    db = str(tmp_path / "c.db")
-    Store(f"sqlite:///{db}").close()
+def test_eight_processes_fifty_turns_each_on_one_database(small, db_url):
+    """Eight processes as eight nodes (each its own engine and locks) on one conversation and
+    their own: on SQLite (file locks), on PostgreSQL (advisory locks, nothing shared but the database)."""
+    db = db_url
+    Store(db).close()
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
     procs = [ctx.Process(target=_chat, args=(str(small / "model"), db, w, 50, errors)) for w in range(8)]
@@ -32,7 +34,7 @@ def test_eight_processes_fifty_turns_each_on_one_sqlite_file(small, tmp_path):
         p.join(120)
     assert errors.empty(), errors.get()
     assert all(p.exitcode == 0 for p in procs)
-    store = Store(f"sqlite:///{db}")
+    store = Store(db)
     shared = store.events("shared")
     assert [e.seq for e in shared] == list(range(1, len(shared) + 1))
     # every turn once, and each user turn directly followed by its own replies (no interleaving)

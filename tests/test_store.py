@@ -48,7 +48,15 @@ def test_bad_urls_are_one_clear_error(tmp_path):
         Store(f"sqlite:///{tmp_path / 'garbage.db'}")
 
 
-def test_append_numbers_events_per_conversation_and_recent_reads_the_tail(store):
+@pytest.fixture
+def any_store(db_url):
+    s = Store(db_url)
+    yield s
+    s.close()
+
+
+def test_append_numbers_events_per_conversation_and_recent_reads_the_tail(any_store):
+    store = any_store
     store.append("a", [Event("user", "one"), Event("bot", "two")])
     store.append("b", [Event("user", "other")])
     stored = store.append("a", [Event("kb", "three", {"k": 1})])
@@ -90,7 +98,8 @@ def _writer(url, worker, conversations, turns):
         s.append(cid, [Event("user", f"{worker}:{i}"), Event("bot", f"re {worker}:{i}")])
 
 
-def test_concurrent_processes_store_every_event_once_in_order(store):
+def test_concurrent_processes_store_every_event_once_in_order(any_store):
+    store = any_store
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(store.url, w, ["shared", f"own{w}"], 40)) for w in range(6)]
     for p in procs:

@@ -103,14 +103,14 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict)
                 next(iter(v)) for k, v in examples.items() if k.startswith(step.name + "/")
             ]
             text = step.user.text if step.user else (said[0].text if said else step.name)
-            turn = manager.begin(cid, clean_text(text))
+            turn = _begin(manager, turn, cid, clean_text(text))
             listening = False
         elif step.kind == "action":
             if turn is None:
-                turn = manager.begin(cid, SILENCE)
+                turn = _begin(manager, turn, cid, SILENCE)
             if listening:  # the bot had listened already (a form asked): it cannot act now
                 result.checked.append((step, step.name, LISTEN))
-                turn = manager.begin(cid, SILENCE)
+                turn = _begin(manager, turn, cid, SILENCE)
                 listening = False
             action, ranking = manager.next_action(turn)
             result.checked.append((step, step.name, action))
@@ -120,7 +120,16 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict)
         action, ranking = manager.next_action(turn)
         result.checked.append((None, LISTEN, action))
         manager.take(turn, LISTEN, ranking)
+    if turn is not None:
+        manager.commit(turn)
     return result
+
+
+def _begin(manager: DialogueManager, previous, cid: str, text: str):
+    """The next turn, the one before stored whole first."""
+    if previous is not None:
+        manager.commit(previous)
+    return manager.begin(cid, text)
 
 
 def _resolve(manager: DialogueManager, action: str) -> str:
