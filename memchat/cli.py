@@ -314,6 +314,20 @@ def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: s
     "--max-body", type=click.IntRange(1), default=64 * 1024, show_default=True, help="Largest request body, in bytes."
 )
 @click.option(
+    "--read-timeout",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send a request's headers, and again its body; slower ones are cut off.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Open connections per worker; more get 503 at once.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -329,6 +343,8 @@ def serve(
     auth_token: str | None,
     cors: tuple[str, ...],
     max_body: int,
+    read_timeout: float,
+    max_connections: int,
     log_level: str,
 ) -> None:
     """Serve the bot over HTTP with Rasa's REST channel contract (POST /webhooks/rest/webhook).
@@ -339,7 +355,7 @@ def serve(
     import uvicorn
 
     from memchat.bot import Bot, newest_bundle
-    from memchat.server import ServerSettings, check_port_free, create_app, settings_to_env
+    from memchat.server import HeaderDeadline, ServerSettings, check_port_free, create_app, settings_to_env
     from memchat.store import resolve_url
 
     settings = ServerSettings(
@@ -348,20 +364,28 @@ def serve(
         auth_token=auth_token,
         cors=list(cors),
         max_body=max_body,
+        read_timeout=read_timeout,
     )
     check_port_free(host, port)  # a busy port is one line, before the model loads
     bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
     click.echo(f"memchat serve: model {settings.model}, store {bot.store.shown}, http://{host}:{port}", err=True)
+    settings_to_env(settings)  # the header deadline (and the workers) read them there
+    limits = {"http": HeaderDeadline or "auto", "limit_concurrency": max_connections}
     if workers == 1:
-        uvicorn.run(create_app(settings, bot), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(settings, bot), host=host, port=port, log_level=log_level, **limits)
     else:
         bot.close()
         root = click.get_current_context().find_root().params.get("plugins_dir")
         if root:
             os.environ["MEMCHAT_PLUGINS_DIR"] = str(Path(root).resolve())
-        settings_to_env(settings)
         uvicorn.run(
-            "memchat.server:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level
+            "memchat.server:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            **limits,
         )
 
 

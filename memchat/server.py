@@ -37,7 +37,13 @@ from memchat.errors import MemchatError
 from memchat.store import database_trouble
 
 SETTINGS_ENV = "MEMCHAT_SERVE_SETTINGS"  # how the parent hands ServerSettings to worker processes
-REASONS = {401: "NotAuthenticated", 404: "NotFound", 405: "MethodNotAllowed", 503: "ServiceUnavailable"}
+REASONS = {
+    401: "NotAuthenticated",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
+    503: "ServiceUnavailable",
+}
 HEALTH_PATHS = frozenset({"/", "/webhooks/rest", "/webhooks/rest/"})  # open even with a token
 
 
@@ -48,6 +54,7 @@ class ServerSettings:
     auth_token: str | None = None  # when set, every route but the health checks needs it
     cors: list[str] = field(default_factory=list)  # origins allowed to call from a browser ("*": any)
     max_body: int = 64 * 1024  # bytes of a request body; more gets 413
+    read_timeout: float = 10.0  # seconds to send a request's headers, and again its body; slower: cut off
 
 
 class UserMessage(BaseModel):
@@ -95,8 +102,8 @@ def invalid(errors: list[dict]) -> JSONResponse:
 class BodyLimit:
     """Refuses request bodies over ``limit`` bytes with 413, by Content-Length or while reading."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float = 10.0):
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -104,11 +111,16 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             return await self._refuse(scope, receive, send)
-        seen = 0
+        seen, deadline = 0, None
 
         async def counted():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, deadline
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + self.timeout
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                raise _TooSlow from None
             seen += len(message.get("body", b""))
             if seen > self.limit:
                 raise _TooLarge
@@ -118,6 +130,10 @@ class BodyLimit:
             await self.app(scope, counted, send)
         except _TooLarge:
             await self._refuse(scope, receive, send)
+        except _TooSlow:  # a client sending its body byte by byte holds a connection no longer
+            response = error(408, f"request body: not received within {self.timeout:g} s", "RequestTimeout")
+            response.headers["connection"] = "close"
+            await response(scope, receive, send)
 
     async def _refuse(self, scope, receive, send):
         response = error(413, f"request body: larger than {self.limit} bytes", "PayloadTooLarge")
@@ -126,6 +142,65 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _header_timeout() -> float:
+    try:
+        return float(json.loads(os.environ.get(SETTINGS_ENV, "{}")).get("read_timeout", 10.0))
+    except (ValueError, AttributeError):
+        return 10.0
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # no httptools: uvicorn's h11 protocol, without a header deadline
+    HttpToolsProtocol = None
+
+if HttpToolsProtocol is not None:
+
+    class HeaderDeadline(HttpToolsProtocol):
+        """uvicorn's HTTP protocol with a deadline for each request's headers: a connection that
+        sends nothing, or its headers byte by byte, is closed after the read timeout (uvicorn
+        times out idle keep-alive connections only). Module-level, so workers can import it; the
+        timeout comes from the serve settings in the environment."""
+
+        _deadline = None
+
+        def _start(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(_header_timeout(), self._too_slow)
+
+        def _stop(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._start()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._start()
+
+        def on_headers_complete(self) -> None:
+            self._stop()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc) -> None:
+            self._stop()
+            super().connection_lost(exc)
+else:
+    HeaderDeadline = None
 
 
 class TokenCheck:
@@ -276,7 +351,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
 
     # the last added is the outermost: CORS answers a browser's preflight (which carries no token)
     # and puts its headers on every response, a 401 included; then the token; then the body limit
-    app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(BodyLimit, limit=settings.max_body, timeout=settings.read_timeout)
     if settings.auth_token:
         app.add_middleware(TokenCheck, token=settings.auth_token)
         logging.getLogger("uvicorn.access").addFilter(_REDACT_TOKEN)

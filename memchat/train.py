@@ -87,6 +87,15 @@ TASK_DEFAULTS: dict[int | None, dict] = {
 }
 
 
+def check_replies(dialogs: Sequence[Dialog], candidates: set[str], source: Path) -> None:
+    """With a candidates file, every bot reply of the dialogues is one of them: a reply that is
+    not (a typo, a file from another task) is one line naming its file and line."""
+    for d in dialogs:
+        for t in d.turns:
+            if t.speaker == BOT and t.text not in candidates:
+                raise MemchatError(f"{d.source}:{t.line}: bot reply not among the candidates of {source}: {t.text!r}")
+
+
 def check_settings(settings: dict) -> None:
     """Settings are MemN2NConfig and TrainConfig fields: one line for any other."""
     unknown = set(settings) - set(TrainConfig.__dataclass_fields__) - set(MemN2NConfig.__dataclass_fields__)
@@ -281,6 +290,8 @@ class TrainingData:
         train_dialogs = [d for p in files.train for d in read_dialogs(p)]
         dev_dialogs = [d for p in files.dev for d in read_dialogs(p)]
         candidates = read_candidates(files.candidates) if files.candidates else None
+        if candidates is not None:
+            check_replies(train_dialogs + dev_dialogs, set(candidates), files.candidates)
         facts = [f for p in files.kb for f in read_kb(p)]
         featurizer, config, train_cfg = prepare(merged, train_dialogs, candidates, facts, seed)
         sources = {

@@ -107,3 +107,19 @@ def test_a_turn_whose_tab_became_spaces_is_one_line_naming_it(tmp_path):
     path.write_text("1 hello there    hello what can i help you with today\n")
     with pytest.raises(MemchatError, match=r"x-trn.txt:1: expected 'ID user<TAB>bot'.*found no tab"):
         read_dialogs(path)
+
+
+def test_a_bot_reply_not_among_the_candidates_is_one_line_naming_it(tiny):
+    import pytest
+
+    from memchat.errors import MemchatError
+    from memchat.train import TrainingData
+
+    replies = {line.split("\t")[1] for line in (tiny / "tiny-trn.txt").read_text().splitlines() if "\t" in line}
+    (tiny / "tiny-candidates.txt").write_text("".join(f"1 {r}\n" for r in sorted(replies)))
+    TrainingData.read(tiny)  # every reply is a candidate: fine
+    (tiny / "tiny-candidates.txt").write_text(
+        "".join(f"1 {r}\n" for r in sorted(replies) if r != "sorry nothing found")
+    )
+    with pytest.raises(MemchatError, match=r"tiny-trn.txt:13: bot reply not among the candidates of .*'sorry nothing"):
+        TrainingData.read(tiny)

@@ -1,5 +1,6 @@
 import json
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
@@ -322,3 +323,76 @@ def test_the_openapi_document_works_with_a_token_and_no_page_loads_from_a_cdn(bo
     for page in ("/docs", "/redoc"):
         r = http.get(page, headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 404 and r.json()["status"] == "failure"
+
+
+def test_slow_clients_are_cut_off_and_connections_are_capped(small, tmp_path):
+    import socket
+    import subprocess
+
+    port = free_port()
+    server = subprocess.Popen(
+        memchat_command(
+            "serve",
+            "--model",
+            str(small / "model"),
+            "--db",
+            str(tmp_path / "s.db"),
+            "--port",
+            str(port),
+            "--read-timeout",
+            "1",
+            "--max-connections",
+            "4",
+            "--log-level",
+            "warning",
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(server, f"http://127.0.0.1:{port}/")
+
+        def closed_after(sock, drip: bytes) -> float | None:
+            """Seconds until the server closes ``sock`` while a byte of ``drip`` goes every 0.2 s."""
+            start = time.monotonic()
+            for b in drip:
+                try:
+                    sock.sendall(bytes([b]))
+                    sock.settimeout(0.2)
+                    if sock.recv(4096) == b"":
+                        return time.monotonic() - start
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return time.monotonic() - start
+                return time.monotonic() - start  # an answer came: the server is done with it
+            return None
+
+        headers = socket.create_connection(("127.0.0.1", port))
+        cut = closed_after(headers, b"POST /webhooks/rest/webhook HTTP/1.1\r\nHost: x\r\n" * 4)
+        assert cut is not None and cut < 3, "headers sent byte by byte must be cut off after --read-timeout"
+        body = socket.create_connection(("127.0.0.1", port))
+        body.sendall(b"POST /webhooks/rest/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n")
+        start, answer = time.monotonic(), b""
+        for _ in range(40):
+            body.sendall(b" ")
+            body.settimeout(0.2)
+            try:
+                answer = body.recv(4096)
+                break
+            except TimeoutError:
+                continue
+        assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in answer
+        assert time.monotonic() - start < 3
+        # at most 4 connections: more get 503 at once
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        over = httpx.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook", json={"sender": "x", "message": "hi"})
+        assert over.status_code == 503
+        for s in idle:
+            s.close()
+        time.sleep(1.5)
+        ok = httpx.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook", json={"sender": "x", "message": "hi"})
+        assert ok.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(30)
