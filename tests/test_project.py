@@ -377,3 +377,31 @@ def test_contradicting_follow_up_rules_are_one_line(tmp_path):
     clash = FOLLOW_UPS + "- rule: a greeting, then bye\n  steps:\n  - action: utter_greet\n  - action: utter_goodbye\n"
     with pytest.raises(MemchatError, match=r"rules\.yml:\d+: rule 'a greeting, then bye' contradicts"):
         bot_spec(Project.read(_with_follow_ups(tmp_path, clash)))
+
+
+def test_conditional_response_variations_are_said_only_when_their_slots_hold(tmp_path):
+    from memchat.project.build import bot_spec
+
+    project = tmp_path / "pizzeria"
+    shutil.copytree(PIZZERIA, project)
+    domain = project / "domain.yml"
+    domain.write_text(
+        domain.read_text().replace(
+            '  utter_greet:\n    - text: "Hello! Welcome to Luigi\'s. What can I get you?"\n',
+            "  utter_greet:\n"
+            "    - condition:\n        - type: slot\n          name: size\n          value: large\n"
+            '      text: "Hello again, big eater!"\n'
+            '    - text: "Hello! Welcome to Luigi\'s. What can I get you?"\n'
+            "  utter_only_with_order:\n"
+            "    - condition:\n        - type: slot\n          name: order_number\n          value: null\n"
+            '      text: "No order yet."\n',
+        )
+    )
+    spec = bot_spec(Project.read(project))
+    assert spec.render("utter_greet", {})["text"] == "Hello! Welcome to Luigi's. What can I get you?"
+    assert spec.render("utter_greet", {"size": "large"}) == {"text": "Hello again, big eater!"}  # no 'condition'
+    assert spec.renderable("utter_only_with_order", {}) and spec.renderable("utter_only_with_order", {"x": "1"})
+    assert not spec.renderable("utter_only_with_order", {"order_number": "A17"})  # the only variation: never said
+    domain.write_text(domain.read_text().replace("name: order_number", "name: nothing_such"))
+    with pytest.raises(MemchatError, match=r"domain.yml:\d+: response 'utter_only_with_order': its condition names"):
+        Project.read(project)

@@ -223,6 +223,12 @@ def check(project: Project) -> None:
                 )
     for name, variations in d.responses.items():
         for v in variations:
+            for c in v.get("condition") or []:
+                if c["name"] not in d.slots:
+                    raise MemchatError(
+                        f"{d.where[f'responses {name}']}: response '{name}': its condition names slot "
+                        f"'{c['name']}', which is not a slot of the domain"
+                    )
             for slot in TEMPLATE_SLOT.findall(v.get("text") or ""):
                 if slot not in d.slots:
                     raise MemchatError(

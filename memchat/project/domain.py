@@ -242,17 +242,38 @@ def _responses(d: Domain, value, data, key) -> None:
                 raise MemchatError(
                     f"{variations.at(i)}: response '{name}': a variation needs a 'text' (or 'custom' or 'image')"
                 )
-            unknown = set(v) - {"text", "buttons", "image", "custom"}
+            unknown = set(v) - {"text", "buttons", "image", "custom", "condition"}
             if unknown:
                 key_name = sorted(unknown)[0]
                 raise MemchatError(
-                    f"{v.at(key_name)}: response '{name}': '{key_name}' is not supported (text, buttons, image, custom)"
+                    f"{v.at(key_name)}: response '{name}': '{key_name}' is not supported "
+                    "(text, buttons, image, custom, condition)"
                 )
             if "text" in v and not isinstance(v["text"], str):
                 raise MemchatError(f"{v.at('text')}: response '{name}': 'text' must be a string")
-            out.append(dict(v))
+            variation = dict(v)
+            if "condition" in v:
+                variation["condition"] = _response_condition(v, name)
+            out.append(variation)
         d.responses[name] = out
         d.where[f"responses {name}"] = responses.at(name)
+
+
+def _response_condition(variation, name: str) -> list[dict]:
+    """A conditional variation's ``condition`` (Rasa 3): slots that must hold given values."""
+    cond = variation["condition"]
+    if not isinstance(cond, list) or not cond:
+        raise MemchatError(f"{variation.at('condition')}: response '{name}': condition: expected a list of slot checks")
+    out = []
+    for c in cond:
+        if not isinstance(c, dict) or c.get("type") != "slot" or not isinstance(c.get("name"), str) or "value" not in c:
+            raise MemchatError(
+                f"{variation.at('condition')}: response '{name}': a condition is {{type: slot, name: SLOT, value: V}}"
+            )
+        value = c["value"]  # as runtime.slot_text stores it: true/false, words joined by one space
+        value = None if value is None else ("true" if value else "false") if isinstance(value, bool) else value
+        out.append({"name": c["name"], "value": None if value is None else " ".join(str(value).split())})
+    return out
 
 
 def _forms(d: Domain, value, data, key) -> None:

@@ -101,6 +101,12 @@ class Generator:
                 state.active_loop = step.name
                 self._bot(state, step.name)
                 state.turns.append(Turn(KB, f"active_loop {step.name}", 0))
+                # as live, the form has asked for a slot and listens (after some answers, so that
+                # the rule is seen after each of its questions)
+                for _ in range(self.rng.randrange(len(self.domain.forms[step.name]))):
+                    if not self._ask(state, step.name):
+                        break
+                self._ask(state, step.name, once=True)
             elif step.kind == "slot_was_set":
                 self._slots(state, step)
 

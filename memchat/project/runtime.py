@@ -50,15 +50,30 @@ class BotSpec:
         return "action"
 
     def renderable(self, action: str, slots: dict[str, str]) -> bool:
-        """Whether ``action`` can be said now: not a response, or one with a variation whose slots
-        are all set (a response with blanks or placeholders is the wrong response)."""
-        variations = self.responses.get(action)
-        if not variations:
-            return True
-        return any(
-            all(slots.get(s) not in (None, "", "null") for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
-            for v in variations
-        )
+        """Whether ``action`` can be said now: not a response, or one with a variation whose
+        condition holds and whose slots are all set (a response with blanks or placeholders is
+        the wrong response)."""
+        return action not in self.responses or bool(self._usable(action, slots))
+
+    def _usable(self, action: str, slots: dict[str, str]) -> list[dict]:
+        """The variations that can be said now, Rasa's way: those whose ``condition`` holds, if
+        any does; else those without a condition; in either case, only those whose ``{slot}``s
+        are all set."""
+
+        def filled(v: dict) -> bool:
+            return all(slots.get(s) not in (None, "", "null") for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
+
+        def holds(v: dict) -> bool:
+            return all(
+                (slots.get(c["name"]) in (None, "", "null"))
+                if c["value"] is None
+                else slots.get(c["name"]) == c["value"]
+                for c in v["condition"]
+            )
+
+        variations = self.responses.get(action) or []
+        conditional = [v for v in variations if v.get("condition") and holds(v) and filled(v)]
+        return conditional or [v for v in variations if not v.get("condition") and filled(v)]
 
     def ask(self, form: str, slot: str) -> str:
         own = f"utter_ask_{form}_{slot}"
@@ -66,17 +81,12 @@ class BotSpec:
 
     def render(self, action: str, slots: dict[str, str], seed: str = "") -> dict:
         """A response as a channel sends it: ``{"text": ...}`` with ``{slot}`` filled, plus its
-        ``buttons``, ``image`` or ``custom`` payload. Of its variations, one whose slots are all
-        set, picked by ``seed`` (the same turn always says the same)."""
+        ``buttons``, ``image`` or ``custom`` payload. Of its usable variations (``_usable``), one
+        picked by ``seed`` (the same turn always says the same)."""
         variations = self.responses.get(action) or [{"text": action}]
-        usable = [
-            v
-            for v in variations
-            if all(slots.get(s) not in (None, "", "null") for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
-        ]
-        pool = usable or variations
+        pool = self._usable(action, slots) or [v for v in variations if not v.get("condition")] or variations
         chosen = pool[zlib.crc32(seed.encode("utf-8", "replace")) % len(pool)]
-        message = {k: v for k, v in chosen.items() if k != "text"}
+        message = {k: v for k, v in chosen.items() if k not in ("text", "condition")}
         if "text" in chosen:
             message["text"] = TEMPLATE_SLOT.sub(lambda m: str(slots.get(m.group(1)) or ""), chosen["text"])
         return message
