@@ -171,3 +171,29 @@ def test_a_dropped_connection_is_taken_up_again(small, pg_url):
     assert bot.respond("p", "thanks")  # the pool checks its connections before use
     assert len([e for e in bot.history("p") if e.speaker == "user"]) == 2
     bot.close()
+
+
+@pytest.mark.slow
+def test_nodes_share_nothing_but_the_database_and_survive_a_kill(db_url, tmp_path):
+    """bench/nodes.py, small: two `memchat serve` nodes in folders of their own, shared and own
+    conversations, node 0 SIGKILLed half-way; it exits non-zero on any error, any turn stored
+    twice, lost, interleaved or half-stored."""
+    from pathlib import Path
+
+    from memchat.train import train_bot
+
+    root = Path(__file__).resolve().parents[1]
+    bundle, _ = train_bot(root / "tests" / "projects" / "pizzeria", out=tmp_path / "models", name="p", seed=0)
+    db = db_url if "://" in db_url and not db_url.startswith("sqlite") else str(tmp_path / "nodes.db")
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "nodes.py"), str(bundle.path), "--db", db]
+        + ["--nodes", "2", "--conversations", "8", "--turns", "10", "--kill"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "node 0 killed half-way" in done.stdout
+    assert (
+        "errors: 0; stored twice: 0; answered but not stored: 0; interleaved, gapped or half-stored: 0" in done.stdout
+    )
