@@ -61,12 +61,46 @@ class UserMessage(BaseModel):
     """A message for the bot, as Rasa's REST channel receives it."""
 
     model_config = ConfigDict(extra="ignore")
-    sender: StrictStr = Field(description="The conversation id: one per user.", examples=["alice"])
-    message: StrictStr = Field(description="What the user says; empty lets the bot go on.", examples=["hi"])
+    # the lengths are checked by the dialogue manager (one error form for HTTP and Python); they
+    # are in the document so that clients know them. Printable characters only, which JSON
+    # Schema cannot say portably: the description says it
+    sender: StrictStr = Field(
+        description="The conversation id: one per user; 1 to 255 printable characters.",
+        examples=["alice"],
+        json_schema_extra={"minLength": 1, "maxLength": 255},
+    )
+    message: StrictStr = Field(
+        description="What the user says, at most 10,000 characters; empty lets the bot go on.",
+        examples=["hi"],
+        json_schema_extra={"maxLength": 10_000},
+    )
     metadata: dict | None = Field(
         default=None,
         description="Rasa clients' metadata; its message_id (a string) makes a retried message answered once.",
     )
+
+
+class ErrorBody(BaseModel):
+    """Every error, in Rasa's form."""
+
+    version: str
+    status: str = Field(examples=["failure"])
+    message: str = Field(examples=["message: Field required"])
+    reason: str = Field(examples=["BadRequest"])
+    code: int = Field(examples=[400])
+
+
+ERRORS = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "A malformed or invalid request: the message names the field; nothing is stored",
+        401: "No token, or the wrong one (with --auth-token)",
+        404: "No such route, or no such conversation",
+        408: "The body came slower than --read-timeout",
+        413: "A body over --max-body",
+        503: "The database is unavailable; nothing of the turn is stored: send it again",
+    }.items()
+}
 
 
 class BotMessage(BaseModel):
@@ -243,6 +277,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
         # /openapi.json without the token; the document itself is served, behind the token
         docs_url=None,
         redoc_url=None,
+        responses=ERRORS,  # every route may answer these, in Rasa's error form
     )
     app.state.bot = bot
     turns = ThreadPoolExecutor(1, thread_name_prefix="memchat-turn")
