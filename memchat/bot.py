@@ -72,10 +72,14 @@ class Bot:
             r.message["text"] for r in self.manager.respond(conversation_id, text) if r.message and "text" in r.message
         ]
 
-    def messages(self, conversation_id: str, text: str, message_id: str | None = None) -> list[dict]:
+    def messages(
+        self, conversation_id: str, text: str, message_id: str | None = None, metadata: dict | None = None
+    ) -> list[dict]:
         """Like ``respond``, each message whole: ``{"text": ...}`` and any ``buttons``, ``image``, ``custom``.
-        ``message_id``: the client's id of the message; sent again, it gets the stored answer."""
-        return [r.message for r in self.manager.respond(conversation_id, text, message_id=message_id) if r.message]
+        ``message_id``: the client's id of the message; sent again, it gets the stored answer.
+        ``metadata``: stored with the user's event, for the plugins."""
+        replies = self.manager.respond(conversation_id, text, message_id=message_id, metadata=metadata)
+        return [r.message for r in replies if r.message]
 
     def turn(self, conversation_id: str, text: str) -> list[Reply]:
         """Every action of the turn, shown or not, with the model's scores and attention behind each."""

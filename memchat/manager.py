@@ -151,6 +151,7 @@ class DialogueManager:
         run_actions: bool = True,
         most: int | None = None,
         message_id: str | None = None,
+        metadata: dict | None = None,
     ) -> list[Reply]:
         """Store the user's turn, then the bot's actions until it listens; returns them in order.
 
@@ -158,6 +159,8 @@ class DialogueManager:
         ``most`` ends a dialog bAbI bot's turn after that many replies: the user cut in (what the
         recorded dialogues of tasks 2 and 5 do; ``memchat replay`` uses both). ``message_id``: the
         client's id of this message; the same id again gets the stored replies, nothing new stored.
+        ``metadata``: what the client sent with the message (Rasa's REST ``metadata``), stored with
+        the user event, where plugins read it (``tracker.events``).
 
         The turn is stored whole, in one transaction, once the bot listens: a crash on the way
         leaves no trace of it (the client gets no answer and may retry)."""
@@ -168,7 +171,7 @@ class DialogueManager:
         with self.locks.hold(conversation_id):
             if message_id is not None and (stored := self.answered(conversation_id, message_id)) is not None:
                 return stored
-            turn = self.begin(conversation_id, text, message_id)
+            turn = self.begin(conversation_id, text, message_id, metadata)
             if turn.tracker is not None:
                 while not self.take(turn, *self.next_action(turn)):
                     pass
@@ -179,12 +182,14 @@ class DialogueManager:
                 turn.replies[0].plugin_failures[:0] = turn.failures
             return turn.replies
 
-    def begin(self, conversation_id: str, text: str, message_id: str | None = None) -> TurnState:
+    def begin(
+        self, conversation_id: str, text: str, message_id: str | None = None, metadata: dict | None = None
+    ) -> TurnState:
         """Start a turn: the user's event (and the slots it sets), numbered after the stored ones
         and kept with the turn; the caller holds the conversation's lock, and ``commit`` stores
         the whole turn at once."""
         failures: list[PluginFailure] = []
-        event = self._user_event(conversation_id, text, failures, message_id)
+        event = self._user_event(conversation_id, text, failures, message_id, metadata)
         tracker, new, form_goes_on = None, [event], False
         window = self.ranker.memory_size + 1
         if self.spec is not None:
@@ -311,7 +316,12 @@ class DialogueManager:
         return changed
 
     def _user_event(
-        self, conversation_id: str, text: str, failures: list[PluginFailure], message_id: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        failures: list[PluginFailure],
+        message_id: str | None = None,
+        metadata: dict | None = None,
     ) -> Event:
         """The user turn as stored: rewritten by the plugins in turn; the original kept in its data."""
         said, args = text, {"conversation_id": conversation_id, "text": text}
@@ -324,6 +334,8 @@ class DialogueManager:
         data = ({"original": said} if text != said else {}) | failures_data(failures)
         if message_id is not None:
             data["message_id"] = message_id
+        if metadata:
+            data["metadata"] = metadata
         return Event(USER, text, data or None)
 
     def answered(self, conversation_id: str, message_id: str) -> list[Reply] | None:

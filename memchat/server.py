@@ -76,7 +76,8 @@ class UserMessage(BaseModel):
     )
     metadata: dict | None = Field(
         default=None,
-        description="Rasa clients' metadata; its message_id (a string) makes a retried message answered once.",
+        description="Rasa clients' metadata: stored with the user's message, where plugins read it; "
+        "its message_id (a string) makes a retried message answered once.",
     )
 
 
@@ -348,7 +349,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
             return error(400, "metadata.message_id: expected a string", "BadRequest")
         try:
             replies = await asyncio.get_running_loop().run_in_executor(
-                turns, bot.messages, message.sender, message.message, message_id
+                turns, bot.messages, message.sender, message.message, message_id, message.metadata
             )
         except MemchatError as e:
             return error(400, str(e), "BadRequest")

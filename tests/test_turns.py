@@ -197,3 +197,16 @@ def test_nodes_share_nothing_but_the_database_and_survive_a_kill(db_url, tmp_pat
     assert (
         "errors: 0; stored twice: 0; answered but not stored: 0; interleaved, gapped or half-stored: 0" in done.stdout
     )
+
+
+def test_rest_metadata_is_stored_with_the_user_message_for_the_plugins(any_bot):
+    from memchat.server import ServerSettings, create_app
+
+    client = TestClient(create_app(ServerSettings(), any_bot))
+    meta = {"channel": "web", "page": "/menu", "message_id": "w-1"}
+    r = client.post("/webhooks/rest/webhook", json={"sender": "meta", "message": "hi", "metadata": meta})
+    assert r.status_code == 200
+    (user,) = [e for e in any_bot.history("meta") if e.speaker == "user"]
+    assert user.data["metadata"] == meta and user.data["message_id"] == "w-1"
+    tracker = client.get("/conversations/meta/tracker").json()
+    assert tracker["events"][0]["data"]["metadata"]["page"] == "/menu"
