@@ -355,7 +355,7 @@ def serve(
     import uvicorn
 
     from memchat.bot import Bot, newest_bundle
-    from memchat.server import HeaderDeadline, ServerSettings, check_port_free, create_app, settings_to_env
+    from memchat.server import HeaderDeadline, ServerSettings, check_port_free, serve_app, settings_to_env
     from memchat.store import resolve_url
 
     settings = ServerSettings(
@@ -372,7 +372,7 @@ def serve(
     settings_to_env(settings)  # the header deadline (and the workers) read them there
     limits = {"http": HeaderDeadline or "auto", "limit_concurrency": max_connections}
     if workers == 1:
-        uvicorn.run(create_app(settings, bot), host=host, port=port, log_level=log_level, **limits)
+        uvicorn.run(serve_app(settings, bot), host=host, port=port, log_level=log_level, **limits)
     else:
         bot.close()
         root = click.get_current_context().find_root().params.get("plugins_dir")

@@ -282,6 +282,7 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     )
     app.state.bot = bot
     turns = ThreadPoolExecutor(1, thread_name_prefix="memchat-turn")
+    app.state.turns = turns  # the socket.io channel runs its turns here too
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
@@ -413,11 +414,20 @@ class RedactToken(logging.Filter):
 _REDACT_TOKEN = RedactToken()
 
 
-def app_from_env() -> FastAPI:
+def serve_app(settings: ServerSettings, bot=None):
+    """What ``memchat serve`` runs: the REST app (``create_app``) with Rasa's socket.io channel
+    in front of it at ``/socket.io`` (``memchat.socketio_channel``)."""
+    from memchat.socketio_channel import with_socketio
+
+    app = create_app(settings, bot)
+    return with_socketio(app, app.state.bot, app.state.turns, settings.auth_token, settings.cors)
+
+
+def app_from_env():
     """The app of a worker process started by ``memchat serve --workers N`` (uvicorn factory).
     The worker ends when its supervisor dies, killed or not: no orphan goes on serving."""
     end_with_parent()
-    return create_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
+    return serve_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
 
 
 def end_with_parent() -> None:
