@@ -209,6 +209,18 @@ class DialogueManager:
         turn.turns = [e.turn() for e in (recent + self._keep(turn, new))[-window:] if _in_memory(e)]
         return turn
 
+    def why(self, conversation_id: str, seq: int) -> Ranking | None:
+        """What the model scored and looked at when it took the bot event ``seq``: the memory
+        window before it ranked again (the same model, so the same scores); None if ``seq`` is
+        not a bot event of the conversation."""
+        events = self.store.events(conversation_id)
+        at = next((i for i, e in enumerate(events) if e.seq == seq), None)
+        if at is None or events[at].speaker != BOT:
+            return None
+        window = events[:at][-(self.ranker.memory_size + 1) :]
+        turns = [e.turn() for e in window if _in_memory(e)]
+        return self.ranker.rank(turns) if turns else None
+
     def commit(self, turn: TurnState) -> None:
         """Store the turn's events in one transaction: a turn is whole or absent."""
         if turn.pending:

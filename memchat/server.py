@@ -22,12 +22,13 @@ import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +38,7 @@ from memchat.errors import MemchatError
 from memchat.store import database_trouble
 
 SETTINGS_ENV = "MEMCHAT_SERVE_SETTINGS"  # how the parent hands ServerSettings to worker processes
+CHAT_PAGE = Path(__file__).with_name("chat.html")
 REASONS = {
     401: "NotAuthenticated",
     404: "NotFound",
@@ -355,6 +357,26 @@ def create_app(settings: ServerSettings, bot=None) -> FastAPI:
         except MemchatError as e:
             return error(400, str(e), "BadRequest")
         return [{"recipient_id": message.sender, **reply} for reply in replies]
+
+    @app.get("/conversations/{conversation_id}/why/{seq}", tags=["conversations"])
+    def why(conversation_id: str, seq: int, top: int = 5) -> dict:
+        """What the model looked at for the bot's event ``seq``: its attention over the memory,
+        hop by hop (the REPL's /why), and the best candidates with their probabilities."""
+        ranking = bot.manager.why(conversation_id, seq)
+        if ranking is None:
+            raise HTTPException(404, f"conversation '{conversation_id}': no bot event {seq}")
+        memory = [{"speaker": t.speaker, "text": t.text} for t in ranking.memory]
+        return {
+            "query": {"speaker": ranking.query.speaker, "text": ranking.query.text},
+            "memory": memory,
+            "hops": [[round(float(w), 4) for w in hop[: len(memory)]] for hop in ranking.attention],
+            "top": [{"candidate": c, "probability": round(p, 4)} for c, p in ranking.top(max(1, min(top, 20)))],
+        }
+
+    @app.get("/chat", response_class=HTMLResponse, tags=["chat"])
+    def chat() -> str:
+        """A chat page: no CDN, works offline; the conversation is kept across reloads."""
+        return CHAT_PAGE.read_text(encoding="utf-8")
 
     @app.get("/conversations/{conversation_id}/tracker", tags=["conversations"])
     def tracker(conversation_id: str) -> dict:

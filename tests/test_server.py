@@ -396,3 +396,24 @@ def test_slow_clients_are_cut_off_and_connections_are_capped(small, tmp_path):
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_the_chat_page_is_self_contained_and_why_explains_a_bot_message(bot):
+    import re
+
+    client = TestClient(create_app(ServerSettings(), bot))
+    page = client.get("/chat")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the page loads nothing from elsewhere"
+    assert "/webhooks/rest/webhook" in html and "localStorage" in html and "/why/" in html
+    client.post(WEBHOOK, json={"sender": "w", "message": BOOKING})
+    events = client.get("/conversations/w/tracker").json()["events"]
+    said = next(e for e in events if e["speaker"] == "bot" and e["text"] == "i'm on it")
+    why = client.get(f"/conversations/w/why/{said['seq']}?top=3").json()
+    assert why["query"]["text"] == BOOKING
+    assert len(why["top"]) == 3 and why["top"][0]["candidate"] == "i'm on it"  # the reply it gave
+    assert why["hops"] and all(len(h) == len(why["memory"]) for h in why["hops"])
+    assert all(abs(sum(h) - 1) < 1e-3 for h in why["hops"] if h)  # attention: a distribution per hop
+    user = next(e for e in events if e["speaker"] == "user")
+    assert client.get(f"/conversations/w/why/{user['seq']}").status_code == 404  # not a bot message

@@ -1,0 +1,96 @@
+"""The chat page in a real browser: headless Chromium (Debian's chromium and chromium-driver,
+driven by selenium) books a table end to end through /chat against a real `memchat serve`,
+without an empty message, and the why panel draws what the model looked at. Skipped, saying
+why, where no browser is installed (.ci/run installs one)."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BOOKING, free_port, memchat_command, wait_until_serving
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("no headless browser: apt-get install chromium chromium-driver (.ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def served(small, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        memchat_command(
+            "serve",
+            "--model",
+            str(small / "model"),
+            "--db",
+            str(tmp_path / "b.db"),
+            "--port",
+            str(port),
+            "--kb",
+            str(small / "small-kb.txt"),
+            "--auth-token",
+            "s3cret",
+            "--log-level",
+            "warning",
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(server, url + "/")
+    yield url, tmp_path / "b.db"
+    server.terminate()
+    server.wait(30)
+
+
+def _bot_texts(driver):
+    return [e.text for e in driver.find_elements("css selector", "#log .bot")]
+
+
+def test_a_booking_through_the_chat_page_in_chromium(browser, served):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, db = served
+    browser.get(f"{url}/chat?token=s3cret")
+    wait = WebDriverWait(browser, 30)
+
+    def say(text, replies):
+        before = len(_bot_texts(browser))
+        box = browser.find_element("id", "text")
+        box.send_keys(text)
+        browser.find_element("id", "send").click()
+        wait.until(lambda d: len(_bot_texts(d)) >= before + replies)
+        return _bot_texts(browser)[before:]
+
+    assert say("hi", 1) == ["hello what can i help you with today"]
+    said = say(BOOKING, 2)  # "i'm on it", then the option: the page never sends an empty message
+    wait.until(lambda d: any(t.startswith("what do you think of this option") for t in _bot_texts(d)))
+    assert said[0] == "i'm on it" and not any("api_call" in t for t in _bot_texts(browser))
+    say("let's do it", 1)
+    assert any("great let me do the reservation" in t for t in _bot_texts(browser))
+    # the why panel draws the attention of a bot message, hop by hop
+    browser.find_elements("css selector", "#log .bot")[1].click()
+    wait.until(lambda d: d.find_elements("css selector", "#why .bar"))
+    headings = [h.text for h in browser.find_elements("css selector", "#why h3")]
+    assert headings[0].startswith("hop 1") and headings[-1] == "best candidates"
+    # a reload goes on with the same conversation
+    shown = _bot_texts(browser)
+    browser.refresh()
+    wait.until(lambda d: len(_bot_texts(d)) == len(shown))
+    assert _bot_texts(browser) == shown
