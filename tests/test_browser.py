@@ -94,3 +94,96 @@ def test_a_booking_through_the_chat_page_in_chromium(browser, served):
     browser.refresh()
     wait.until(lambda d: len(_bot_texts(d)) == len(shown))
     assert _bot_texts(browser) == shown
+
+
+WEBCHAT_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>webchat</title></head>
+<body><div id="webchat"></div><script src="index.js"></script><script>
+WebChat.default({socketUrl: "%s", socketPath: "/socket.io/", embedded: true, initPayload: "hi",
+                 customData: {language: "en"}, params: {storage: "session"}}, document.getElementById("webchat"));
+</script></body></html>"""
+
+
+@pytest.fixture(scope="session")
+def webchat_js(tmp_path_factory):
+    """rasa-webchat's browser bundle, from the npm registry (or $MEMCHAT_WEBCHAT, a path to it)."""
+    import os
+    from pathlib import Path
+
+    given = os.environ.get("MEMCHAT_WEBCHAT")
+    if given:
+        return Path(given)
+    npm = shutil.which("npm")
+    if not npm:
+        pytest.skip("no npm to install rasa-webchat from the npm registry")
+    folder = tmp_path_factory.mktemp("webchat")
+    done = subprocess.run(
+        [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "rasa-webchat@1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    js = folder / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+    if done.returncode != 0 or not js.exists():
+        pytest.skip(f"npm could not install rasa-webchat: {done.stderr.strip().splitlines()[-1:]}")
+    return js
+
+
+def test_a_booking_through_rasa_webchat_in_chromium(browser, small, tmp_path, webchat_js):
+    """rasa-webchat from npm, unchanged, on a page of another origin, over memchat's socket.io channel."""
+    import sys
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port, web = free_port(), free_port()
+    server = subprocess.Popen(
+        memchat_command(
+            "serve",
+            "--model",
+            str(small / "model"),
+            "--db",
+            str(tmp_path / "w.db"),
+            "--port",
+            str(port),
+            "--kb",
+            str(small / "small-kb.txt"),
+            "--cors",
+            "*",
+            "--log-level",
+            "warning",
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(webchat_js, site / "index.js")
+    (site / "index.html").write_text(WEBCHAT_PAGE % f"http://127.0.0.1:{port}")
+    static = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(web), "--bind", "127.0.0.1", "--directory", str(site)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(server, f"http://127.0.0.1:{port}/")
+        browser.get(f"http://127.0.0.1:{web}/index.html")
+        wait = WebDriverWait(browser, 40)
+
+        def bot_texts():
+            return [e.text for e in browser.find_elements("css selector", ".rw-response")]
+
+        wait.until(lambda d: "hello what can i help you with today" in bot_texts())  # initPayload "hi"
+
+        def say(text, until):
+            box = wait.until(lambda d: d.find_element("css selector", ".rw-new-message"))
+            box.send_keys(text)
+            browser.find_element("css selector", ".rw-send").click()
+            wait.until(lambda d: any(t.startswith(until) for t in bot_texts()))
+
+        say(BOOKING, "what do you think of this option")  # "i'm on it", then the option: no empty message
+        assert "i'm on it" in bot_texts() and not any("api_call" in t for t in bot_texts())
+        say("let's do it", "great let me do the reservation")
+        browser.save_screenshot(str(tmp_path / "webchat.png"))
+    finally:
+        static.terminate()
+        server.terminate()
+        server.wait(30)
