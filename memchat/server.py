@@ -193,9 +193,20 @@ def _header_timeout() -> float:
 
 
 try:
+    from uvicorn.protocols.http import httptools_impl
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # no httptools: uvicorn's h11 protocol, without a header deadline
     HttpToolsProtocol = None
+
+
+async def _too_many_connections(scope, receive, send):
+    """Over --max-connections: memchat's error form, not uvicorn's plain-text 503."""
+    await error(503, "too many connections; try again", "ServiceUnavailable")(scope, receive, send)
+
+
+if HttpToolsProtocol is not None:
+    # what uvicorn's protocol answers over its limit_concurrency (it looks the name up in its module)
+    httptools_impl.service_unavailable = _too_many_connections
 
 if HttpToolsProtocol is not None:
 
