@@ -32,7 +32,9 @@ def _start(args, env=None, cwd=None):
 
 def test_a_task5_dialogue_gets_the_same_replies_through_rasa_as_through_memchat(tmp_path):
     if not RASA or not Path(RASA).exists():
-        pytest.skip("no Rasa: set MEMCHAT_RASA to the rasa command of a Python 3.10 venv with rasa==3.6.*")
+        pytest.skip(
+            "no Rasa: set MEMCHAT_RASA to the rasa command of a Python 3.10 venv with rasa==3.6.* and setuptools<70"
+        )
     if not (BABI / "dialog-babi-task5-full-dialogs-dev.txt").exists():
         pytest.skip(f"dialog bAbI data not found at {BABI}")
     from memchat.babi import USER, read_dialogs
