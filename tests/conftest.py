@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,25 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'm.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@contextmanager
+def serving(small: Path, db: Path, *options: str):
+    """`memchat serve` on the small bundle and its knowledge base, as a user starts it, in a process
+    of its own; yields its URL once it answers, and stops it after."""
+    import subprocess
+
+    port = free_port()
+    server = subprocess.Popen(
+        memchat_command("serve", "--model", str(small / "model"), "--db", str(db), "--port", str(port))
+        + ["--kb", str(small / "small-kb.txt"), "--log-level", "warning", *options],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(server, url + "/")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)

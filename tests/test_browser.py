@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BOOKING, free_port, memchat_command, wait_until_serving
+from conftest import BOOKING, free_port, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -32,31 +32,8 @@ def browser():
 
 @pytest.fixture
 def served(small, tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        memchat_command(
-            "serve",
-            "--model",
-            str(small / "model"),
-            "--db",
-            str(tmp_path / "b.db"),
-            "--port",
-            str(port),
-            "--kb",
-            str(small / "small-kb.txt"),
-            "--auth-token",
-            "s3cret",
-            "--log-level",
-            "warning",
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_serving(server, url + "/")
-    yield url, tmp_path / "b.db"
-    server.terminate()
-    server.wait(30)
+    with serving(small, tmp_path / "b.db", "--auth-token", "s3cret") as url:
+        yield url
 
 
 def _bot_texts(driver):
@@ -66,7 +43,7 @@ def _bot_texts(driver):
 def test_a_booking_through_the_chat_page_in_chromium(browser, served):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    url, db = served
+    url = served
     browser.get(f"{url}/chat?token=s3cret")
     wait = WebDriverWait(browser, 30)
 
@@ -132,58 +109,41 @@ def test_a_booking_through_rasa_webchat_in_chromium(browser, small, tmp_path, we
     """rasa-webchat from npm, unchanged, on a page of another origin, over memchat's socket.io channel."""
     import sys
 
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    port, web = free_port(), free_port()
-    server = subprocess.Popen(
-        memchat_command(
-            "serve",
-            "--model",
-            str(small / "model"),
-            "--db",
-            str(tmp_path / "w.db"),
-            "--port",
-            str(port),
-            "--kb",
-            str(small / "small-kb.txt"),
-            "--cors",
-            "*",
-            "--log-level",
-            "warning",
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    web = free_port()
     site = tmp_path / "site"
     site.mkdir()
     shutil.copy(webchat_js, site / "index.js")
-    (site / "index.html").write_text(WEBCHAT_PAGE % f"http://127.0.0.1:{port}")
     static = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(web), "--bind", "127.0.0.1", "--directory", str(site)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until_serving(server, f"http://127.0.0.1:{port}/")
-        browser.get(f"http://127.0.0.1:{web}/index.html")
-        wait = WebDriverWait(browser, 40)
-
-        def bot_texts():
-            return [e.text for e in browser.find_elements("css selector", ".rw-response")]
-
-        wait.until(lambda d: "hello what can i help you with today" in bot_texts())  # initPayload "hi"
-
-        def say(text, until):
-            box = wait.until(lambda d: d.find_element("css selector", ".rw-new-message"))
-            box.send_keys(text)
-            browser.find_element("css selector", ".rw-send").click()
-            wait.until(lambda d: any(t.startswith(until) for t in bot_texts()))
-
-        say(BOOKING, "what do you think of this option")  # "i'm on it", then the option: no empty message
-        assert "i'm on it" in bot_texts() and not any("api_call" in t for t in bot_texts())
-        say("let's do it", "great let me do the reservation")
-        browser.save_screenshot(str(tmp_path / "webchat.png"))
+        with serving(small, tmp_path / "w.db", "--cors", "*") as url:
+            (site / "index.html").write_text(WEBCHAT_PAGE % url)
+            _book_through_webchat(browser, f"http://127.0.0.1:{web}/index.html")
     finally:
         static.terminate()
-        server.terminate()
-        server.wait(30)
+
+
+def _book_through_webchat(browser, page: str) -> None:
+    """Open the page, let the widget greet (its initPayload), book, accept."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page)
+    wait = WebDriverWait(browser, 40)
+
+    def bot_texts():
+        return [e.text for e in browser.find_elements("css selector", ".rw-response")]
+
+    wait.until(lambda d: "hello what can i help you with today" in bot_texts())  # initPayload "hi"
+
+    def say(text, until):
+        box = wait.until(lambda d: d.find_element("css selector", ".rw-new-message"))
+        box.send_keys(text)
+        browser.find_element("css selector", ".rw-send").click()
+        wait.until(lambda d: any(t.startswith(until) for t in bot_texts()))
+
+    say(BOOKING, "what do you think of this option")  # "i'm on it", then the option: no empty message
+    assert "i'm on it" in bot_texts() and not any("api_call" in t for t in bot_texts())
+    say("let's do it", "great let me do the reservation")

@@ -11,7 +11,7 @@ from memchat.bot import Bot
 from memchat.plugins import new_plugin_manager
 from memchat.server import ServerSettings, create_app
 
-from conftest import BOOKING, free_port, memchat_command, wait_until_serving
+from conftest import BOOKING, free_port, memchat_command, serving, wait_until_serving
 
 GREETING = "hello what can i help you with today"
 WEBHOOK = "/webhooks/rest/webhook"
@@ -327,30 +327,10 @@ def test_the_openapi_document_works_with_a_token_and_no_page_loads_from_a_cdn(bo
 
 def test_slow_clients_are_cut_off_and_connections_are_capped(small, tmp_path):
     import socket
-    import subprocess
 
-    port = free_port()
-    server = subprocess.Popen(
-        memchat_command(
-            "serve",
-            "--model",
-            str(small / "model"),
-            "--db",
-            str(tmp_path / "s.db"),
-            "--port",
-            str(port),
-            "--read-timeout",
-            "1",
-            "--max-connections",
-            "4",
-            "--log-level",
-            "warning",
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until_serving(server, f"http://127.0.0.1:{port}/")
+    options = ("--read-timeout", "1", "--max-connections", "4")
+    with serving(small, tmp_path / "s.db", *options) as url:
+        port = int(url.rsplit(":", 1)[1])
 
         def closed_after(sock, drip: bytes) -> float | None:
             """Seconds until the server closes ``sock`` while a byte of ``drip`` goes every 0.2 s."""
@@ -399,9 +379,6 @@ def test_slow_clients_are_cut_off_and_connections_are_capped(small, tmp_path):
         time.sleep(1.5)
         ok = httpx.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook", json={"sender": "x", "message": "hi"})
         assert ok.status_code == 200
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def test_the_chat_page_is_self_contained_and_why_explains_a_bot_message(bot):

@@ -3,45 +3,21 @@ expects (session_request/session_confirm, user_uttered/bot_uttered), a session t
 after a reload, buttons as quick_replies, the token."""
 
 import asyncio
-import subprocess
 
 import pytest
 import socketio
 
 from memchat.socketio_channel import rasa_message
 
-from conftest import BOOKING, free_port, memchat_command, wait_until_serving
+from conftest import BOOKING, serving
 
 GREETING = "hello what can i help you with today"
 
 
 @pytest.fixture
 def served(small, tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        memchat_command(
-            "serve",
-            "--model",
-            str(small / "model"),
-            "--db",
-            str(tmp_path / "s.db"),
-            "--port",
-            str(port),
-            "--kb",
-            str(small / "small-kb.txt"),
-            "--auth-token",
-            "s3cret",
-            "--log-level",
-            "warning",
-        ),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_serving(server, url + "/")
-    yield url
-    server.terminate()
-    server.wait(30)
+    with serving(small, tmp_path / "s.db", "--auth-token", "s3cret") as url:
+        yield url
 
 
 async def _talk(url: str, session_id, messages: list[str], token="s3cret") -> tuple[str, list[list[dict]]]:
