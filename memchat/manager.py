@@ -1,20 +1,22 @@
-"""The dialogue manager: one user turn in, the bot's actions out, everything stored on the way.
+"""The dialogue manager: one user turn in, the bot's actions out, the whole turn stored at once.
 
-A turn, under the conversation's lock (one turn of a conversation at a time, across threads
-and processes):
+A turn, under the conversation's lock (one turn of a conversation at a time, across threads,
+processes and, on PostgreSQL, hosts):
 
 1. the plugins' ``rewrite_user_turn`` hook may rewrite the text; for a project bot, the entities
-   of the text set slots (``slot NAME VALUE`` lines, stored just before the turn); then the user
-   turn is committed before anything else happens;
-2. the bot acts until it listens: the model ranks the candidates over the memory window read back
-   from the store, and the best one that no plugin vetoes (``veto_reply``), and that is not the
-   action it just took, is committed. A project bot's response is sent filled from the slots; a
-   custom action runs through the plugins' ``execute_action`` hook (its result lines and slots
-   are stored); a form asks for its missing slots; ``action_listen`` ends the turn. A dialog bAbI
-   bot's ``api_call`` runs likewise, and after a reply its training users let it go on from
-   (``i'm on it``) it goes on by itself. Between two actions an implicit ``<SILENCE>`` user turn
-   is stored, the dataset's way of letting the bot speak twice -- at most ``max_actions``
-   actions per turn, so a model that never listens cannot loop.
+   of the text set slots (``slot NAME VALUE`` lines, just before the user's event);
+2. the bot acts until it listens: a follow-up rule of the project says the next action, or the
+   model ranks the candidates over the memory window and the best one that no plugin vetoes
+   (``veto_reply``), and that is not the action it just took, is taken. A project bot's response
+   is sent filled from the slots; a custom action runs through the plugins' ``execute_action``
+   hook (its result lines and slots go into the memory); a form asks for its missing slots;
+   ``action_listen`` ends the turn. A dialog bAbI bot's ``api_call`` runs likewise, and after a
+   reply its training users let it go on from (``i'm on it``) it goes on by itself. Between two
+   actions an implicit ``<SILENCE>`` user turn goes in, the dataset's way of letting the bot
+   speak twice -- at most ``max_actions`` actions per turn, so a model that never listens
+   cannot loop;
+3. every event of the turn is committed in one transaction (``commit``): a turn is whole or
+   absent. A message sent again with the same ``message_id`` gets the stored replies.
 
 Nobody has to send an empty message; one is still accepted (``<SILENCE>``).
 """
