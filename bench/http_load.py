@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,17 +24,12 @@ import time
 from pathlib import Path
 
 import aiohttp
+from serving import start_serve  # bench/serving.py
 
 from memchat.babi import USER, read_dialogs
 from memchat.store import Store
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -141,27 +135,14 @@ def main() -> None:
     ]
 
     with tempfile.TemporaryDirectory(prefix="memchat-http-") as tmp:
-        db, port = Path(tmp) / "load.db", free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "memchat",
-                "serve",
-                "--model",
-                str(args.model),
-                "--db",
-                str(db),
-                "--kb",
-                str(args.data / "dialog-babi-kb-all.txt"),
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
+        db = Path(tmp) / "load.db"
+        server, url = start_serve(
+            args.model,
+            db,
+            "--kb",
+            str(args.data / "dialog-babi-kb-all.txt"),
+            "--workers",
+            str(args.workers),
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from serving import start_serve, wait_up  # noqa: E402  (bench/serving.py)
+
 SCRIPT = [  # a booking in the default bot's words
     "hi there",
     "i'd like to book a table",
@@ -48,36 +48,6 @@ SCRIPT = [  # a booking in the default bot's words
     "thanks",
     "bye",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_node(bundle: Path, db: str, folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "memchat", "serve", "--model", str(bundle.resolve()), "--db", db, "--port", str(port)]
-        + ["--log-level", "warning"],
-        cwd=folder,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_up(url: str, proc: subprocess.Popen) -> None:
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(f"a node did not start (exit {proc.returncode})") from None
-            time.sleep(0.1)
-    raise SystemExit("a node did not start in 60 s")
 
 
 def post(url: str, body: dict) -> tuple[int, list]:
@@ -111,9 +81,10 @@ def main() -> None:
         for n in range(args.nodes):
             folder = Path(tmp) / f"node{n}"
             folder.mkdir()
-            nodes.append(start_node(args.bundle, db, folder))
+            # a folder of its own, as on a host of its own
+            nodes.append(start_serve(args.bundle.resolve(), db, cwd=folder, stderr=subprocess.DEVNULL))
         for proc, url in nodes:
-            wait_up(url, proc)
+            wait_up(proc, url)
         alive = list(range(args.nodes))
         lock = threading.Lock()
         latencies: list[float] = []

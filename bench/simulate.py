@@ -23,14 +23,14 @@ import csv
 import json
 import random
 import re
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from serving import start_serve, wait_up  # bench/serving.py
 
 ROOT = Path(__file__).resolve().parents[1]
 KB = list(csv.DictReader((ROOT / "dialogues" / "restaurants.csv").open(encoding="utf-8")))
@@ -416,12 +416,6 @@ def change_mind(send, user, rng, slips, state, fits_turn):
     return send(words("change_city", rng, user, slips), fits_turn)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("bundle", type=Path)
@@ -436,35 +430,10 @@ def main() -> None:
     nlu = (ROOT / "dialogues" / "data" / "nlu.yml").read_text().lower()
     shared = [s for kind in BANK.values() for s in kind if f"- {s.lower()}\n" in nlu]
     assert not shared, f"the bank repeats training examples: {shared}"
-    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "memchat",
-                "serve",
-                "--model",
-                str(args.bundle),
-                "--db",
-                str(Path(tmp) / "sim.db"),
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        server, url = start_serve(args.bundle, Path(tmp) / "sim.db", stderr=subprocess.DEVNULL)
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(url + "/webhooks/rest/", timeout=1)
-                    break
-                except OSError:
-                    assert server.poll() is None, server.stderr.read()
-                    time.sleep(0.1)
+            wait_up(server, url)
             rng = random.Random(args.seed)
             results = []
             t0 = time.perf_counter()

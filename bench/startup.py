@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,11 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serving import start_serve  # bench/serving.py
 
 
 def rss_mib(pid: int) -> float:
@@ -35,20 +30,13 @@ def rss_mib(pid: int) -> float:
 
 def serve_once(bundle: Path, db: Path) -> tuple[float, float]:
     """(seconds from process start to the first reply, resident MiB after it)."""
-    port = free_port()
     body = json.dumps({"sender": "startup", "message": "hi"}).encode()
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "memchat", "serve", "--model", str(bundle), "--db", str(db), "--port", str(port)]
-        + ["--log-level", "warning"],
-        stderr=subprocess.DEVNULL,
-    )
+    proc, url = start_serve(bundle, db, stderr=subprocess.DEVNULL)
     try:
         while True:
             try:
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/webhooks/rest/webhook", body, {"Content-Type": "application/json"}
-                )
+                req = urllib.request.Request(f"{url}/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
                 with urllib.request.urlopen(req, timeout=5) as r:
                     json.loads(r.read())
                 break

@@ -171,9 +171,11 @@ class DialogueManager:
         if message_id is not None:
             message_id = check_message_id(message_id)
         with self.locks.hold(conversation_id):
-            if message_id is not None and (stored := self.answered(conversation_id, message_id)) is not None:
+            # a project bot reads the whole conversation anyway (its slots): read it once
+            history = self.store.events(conversation_id) if self.spec is not None or message_id else None
+            if message_id is not None and (stored := self.answered(conversation_id, message_id, history)) is not None:
                 return stored
-            turn = self.begin(conversation_id, text, message_id, metadata)
+            turn = self.begin(conversation_id, text, message_id, metadata, history)
             if turn.tracker is not None:
                 while not self.take(turn, *self.next_action(turn)):
                     pass
@@ -185,17 +187,22 @@ class DialogueManager:
             return turn.replies
 
     def begin(
-        self, conversation_id: str, text: str, message_id: str | None = None, metadata: dict | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        message_id: str | None = None,
+        metadata: dict | None = None,
+        history: list[Event] | None = None,
     ) -> TurnState:
         """Start a turn: the user's event (and the slots it sets), numbered after the stored ones
         and kept with the turn; the caller holds the conversation's lock, and ``commit`` stores
-        the whole turn at once."""
+        the whole turn at once. ``history``: the conversation's events, when the caller has read them."""
         failures: list[PluginFailure] = []
         event = self._user_event(conversation_id, text, failures, message_id, metadata)
         tracker, new, form_goes_on = None, [event], False
         window = self.ranker.memory_size + 1
         if self.spec is not None:
-            history = self.store.events(conversation_id)
+            history = self.store.events(conversation_id) if history is None else history
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
             requested = self._requested(active, slots)
             changed = self._slots_said(conversation_id, event.text, slots, failures, active, requested)
@@ -305,7 +312,7 @@ class DialogueManager:
 
     def _requested(self, active: str | None, slots: dict) -> str | None:
         """The slot the active form asks for: its first required slot not set."""
-        missing = [s for s in self.spec.forms.get(active or "", ()) if slots.get(s) in (None, "", "null")]
+        missing = self.spec.missing(active, slots) if active else []
         return missing[0] if missing else None
 
     def _slots_said(
@@ -352,10 +359,11 @@ class DialogueManager:
             data["metadata"] = metadata
         return Event(USER, text, data or None)
 
-    def answered(self, conversation_id: str, message_id: str) -> list[Reply] | None:
+    def answered(self, conversation_id: str, message_id: str, events: list[Event] | None = None) -> list[Reply] | None:
         """The replies already stored for the user message ``message_id``, or None if it is new:
-        a client that retries after a lost answer gets the same answer, and the turn is stored once."""
-        events = self.store.events(conversation_id)
+        a client that retries after a lost answer gets the same answer, and the turn is stored once.
+        ``events``: the conversation's events, when the caller has read them."""
+        events = self.store.events(conversation_id) if events is None else events
         start = next(
             (i for i, e in enumerate(events) if e.speaker == USER and (e.data or {}).get("message_id") == message_id),
             None,
@@ -501,7 +509,7 @@ class DialogueManager:
     def _run_form(self, turn: TurnState, form: str) -> bool:
         """A form: ask for its first missing slot and listen (True), or close it when all are filled."""
         tracker = turn.tracker
-        missing = [s for s in self.spec.forms[form] if tracker.slots.get(s) in (None, "", "null")]
+        missing = self.spec.missing(form, tracker.slots)
         if not missing:
             tracker.active_loop = None
             self._store(turn, [Event(KB, "active_loop null")])

@@ -15,6 +15,7 @@ them. Several worker processes may share one SQLite store: each builds its app f
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -185,7 +186,10 @@ class _TooSlow(Exception):
     pass
 
 
+@functools.cache
 def _header_timeout() -> float:
+    """The read timeout of the serve settings in the environment; read at the first connection
+    (after ``memchat serve`` has put them there), then kept."""
     try:
         return float(json.loads(os.environ.get(SETTINGS_ENV, "{}")).get("read_timeout", 10.0))
     except (ValueError, AttributeError):

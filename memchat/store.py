@@ -185,8 +185,9 @@ class Store:
         try:
             url = make_url(self.url)
         except ArgumentError:
-            shown = _PASSWORD.sub(r"\1***\2", self.url)
-            raise MemchatError(f"database URL '{shown}': not a SQLAlchemy URL (e.g. sqlite:///memchat.db)") from None
+            raise MemchatError(
+                f"database URL '{hide_password(self.url)}': not a SQLAlchemy URL (e.g. sqlite:///memchat.db)"
+            ) from None
         if url.drivername == "postgresql":  # SQLAlchemy's default is psycopg2; memchat[postgres] is psycopg 3
             url = url.set(drivername="postgresql+psycopg")
         self.is_sqlite = url.get_backend_name() == "sqlite"
@@ -423,10 +424,15 @@ def database_trouble(error: Exception) -> str:
     is full", "connection refused"..."""
     orig = getattr(error, "orig", None) or error
     text = " ".join(str(orig).split("\n")[0].split()) or type(orig).__name__
-    return _PASSWORD.sub(r"\1***\2", text)[:300]
+    return hide_password(text)[:300]
 
 
 _PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)")
+
+
+def hide_password(text: str) -> str:
+    """``text`` with the password of any URL in it as ``***``."""
+    return _PASSWORD.sub(r"\1***\2", text)
 
 
 def resolve_url(db: str | None) -> str:

@@ -259,6 +259,18 @@ def _responses(d: Domain, value, data, key) -> None:
         d.where[f"responses {name}"] = responses.at(name)
 
 
+def slot_text(value: object) -> str:
+    """A slot's value as stored and compared: booleans as true/false, None (or nothing) as null."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else " ".join(str(value).split()) or "null"
+
+
+def is_unset(value: str | None) -> bool:
+    """Whether a slot's stored value means "not set"."""
+    return value in (None, "", "null")
+
+
 def _response_condition(variation, name: str) -> list[dict]:
     """A conditional variation's ``condition`` (Rasa 3): slots that must hold given values."""
     cond = variation["condition"]
@@ -270,9 +282,7 @@ def _response_condition(variation, name: str) -> list[dict]:
             raise MemchatError(
                 f"{variation.at('condition')}: response '{name}': a condition is {{type: slot, name: SLOT, value: V}}"
             )
-        value = c["value"]  # as runtime.slot_text stores it: true/false, words joined by one space
-        value = None if value is None else ("true" if value else "false") if isinstance(value, bool) else value
-        out.append({"name": c["name"], "value": None if value is None else " ".join(str(value).split())})
+        out.append({"name": c["name"], "value": None if c["value"] is None else slot_text(c["value"])})
     return out
 
 

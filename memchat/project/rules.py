@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from memchat.errors import MemchatError
 from memchat.project.data import ANY_VALUE, Story
-from memchat.project.domain import LISTEN
-from memchat.project.runtime import slot_text
+from memchat.project.domain import LISTEN, is_unset, slot_text
 
 
 def is_follow_up(story: Story) -> bool:
@@ -81,7 +80,7 @@ def _holds(state: dict, slots: dict[str, str], active_loop: str | None) -> bool:
         return False
     for slot, value in state["slots"].items():
         now = slots.get(slot)
-        if (now in (None, "", "null")) if value is None else now != value:
+        if is_unset(now) if value is None else now != value:
             return False
     return True
 

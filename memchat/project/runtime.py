@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from memchat.entities import EntityTable, tokenize
-from memchat.project.domain import LISTEN, TEMPLATE_SLOT
+from memchat.project.domain import LISTEN, TEMPLATE_SLOT, is_unset, slot_text
 
 SLOT_LINE = "slot"  # a stored line "slot NAME VALUE": the slot was set
 LOOP_LINE = "active_loop"  # "active_loop FORM" or "active_loop null"
@@ -61,7 +61,7 @@ class BotSpec:
         are all set."""
 
         def filled(v: dict) -> bool:
-            return all(slots.get(s) not in (None, "", "null") for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
+            return not any(is_unset(slots.get(s)) for s in TEMPLATE_SLOT.findall(v.get("text") or ""))
 
         def holds(v: dict) -> bool:
             return all(
@@ -74,6 +74,10 @@ class BotSpec:
         variations = self.responses.get(action) or []
         conditional = [v for v in variations if v.get("condition") and holds(v) and filled(v)]
         return conditional or [v for v in variations if not v.get("condition") and filled(v)]
+
+    def missing(self, form: str, slots: dict[str, str]) -> list[str]:
+        """The required slots of ``form`` not set yet, in order."""
+        return [s for s in self.forms.get(form, ()) if is_unset(slots.get(s))]
 
     def ask(self, form: str, slot: str) -> str:
         own = f"utter_ask_{form}_{slot}"
@@ -200,13 +204,6 @@ def conversation_state(lines: Iterable[tuple[str, str]], initial: dict[str, str]
         elif head == LOOP_LINE:
             active = None if rest == "null" else rest
     return slots, active
-
-
-def slot_text(value: object) -> str:
-    """A slot's value as stored and compared: booleans as true/false, None (or nothing) as null."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else " ".join(str(value).split()) or "null"
 
 
 def slot_line(name: str, value: object) -> str:
