@@ -91,7 +91,7 @@ def main() -> None:
     # on the bundle saved and loaded again, as a server would have it
     with tempfile.TemporaryDirectory() as tmp:
         bundle = load_bundle(save_bundle(Path(tmp) / "b", model, feat, {}))
-    ranker = Ranker(bundle.model, bundle.featurizer)
+    ranker = Ranker.from_bundle(bundle)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     samples = []

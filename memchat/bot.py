@@ -53,7 +53,7 @@ class Bot:
             pm.hook.load_knowledge_base(store=store, path=Path(kb))
         spec = BotSpec.from_dict(bundle.metadata["bot"]) if isinstance(bundle.metadata.get("bot"), dict) else None
         manager = DialogueManager(
-            Ranker(bundle.model, bundle.featurizer),
+            Ranker.from_bundle(bundle),
             store,
             pm,
             spec=spec,

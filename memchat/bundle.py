@@ -16,17 +16,22 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
 from memchat import __version__
+from memchat.config import MemN2NConfig, weight_shapes
 from memchat.entities import EntityTable
-from memchat.errors import MemchatError
+from memchat.errors import MemchatError, need_torch
 from memchat.featurize import Featurizer, Vocabulary
-from memchat.model import MemN2N, MemN2NConfig
+
+if TYPE_CHECKING:
+    from memchat.model import MemN2N
 
 FORMAT = "memchat-bundle"
 FORMAT_VERSION = 1  # bump when a bundle written now could not be read by older code
@@ -36,10 +41,34 @@ WEIGHTS = "model.safetensors"
 
 @dataclass
 class Bundle:
-    model: MemN2N
+    """A loaded bundle. Its weights are numpy arrays, all the live path (``ranker.py``) reads;
+    ``model`` rebuilds the torch network from them, for batch evaluation and further training."""
+
+    config: MemN2NConfig
+    weights: dict[str, np.ndarray]  # by their names in MemN2N.state_dict(), float32
     featurizer: Featurizer
     metadata: dict
     path: Path
+
+    @cached_property
+    def model(self) -> MemN2N:
+        """The torch network (needs torch: ``pip install "memchat[train]"``), in eval mode."""
+        need_torch("the torch model of a bundle")
+        import torch
+
+        from memchat.model import MemN2N
+
+        model = MemN2N(self.config, self.featurizer.cand_bow, self.featurizer.cand_ent)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in self.weights.items()})
+        return model.eval()
+
+    @classmethod
+    def of_model(cls, model: MemN2N, featurizer: Featurizer, metadata: dict, path: Path) -> Bundle:
+        """The bundle a just-trained ``model`` was saved as, without reading it back."""
+        weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+        bundle = cls(model.config, weights, featurizer, metadata, path)
+        bundle.model = model.eval()  # the cached property's value
+        return bundle
 
 
 def bundle_metadata(model: MemN2N, featurizer: Featurizer, extra: dict) -> dict:
@@ -76,6 +105,8 @@ def save_bundle(
     path.parent.mkdir(parents=True, exist_ok=True)
     if metadata is None:
         metadata = bundle_metadata(model, featurizer, extra or {})
+    from safetensors.torch import save_file  # a model to save was trained, so torch is here
+
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -194,31 +225,26 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
         raise MemchatError(f"{shown}: {WEIGHTS} is missing")
     try:
         tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, TypeError) as e:  # TypeError: a dtype numpy lacks
         raise MemchatError(f"{shown}/{WEIGHTS}: damaged ({e})") from None
-    model = MemN2N(config, featurizer.cand_bow, featurizer.cand_ent)
-    expected = model.state_dict()
-    for name, tensor in expected.items():
+    expected = weight_shapes(config)
+    for name, shape in expected.items():
         if name not in tensors:
             raise MemchatError(f"{shown}/{WEIGHTS}: tensor '{name}' is missing")
-        if tensors[name].shape != tensor.shape:
+        if tensors[name].shape != shape:
             raise MemchatError(
-                f"{shown}/{WEIGHTS}: tensor '{name}' has shape {tuple(tensors[name].shape)}, "
-                f"expected {tuple(tensor.shape)}"
+                f"{shown}/{WEIGHTS}: tensor '{name}' has shape {tuple(tensors[name].shape)}, expected {shape}"
             )
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
         raise MemchatError(f"{shown}/{WEIGHTS}: unexpected tensor '{unexpected[0]}'")
     for name, tensor in tensors.items():
-        if tensor.dtype != torch.float32 or not bool(torch.isfinite(tensor).all()):
+        if tensor.dtype != np.float32 or not bool(np.isfinite(tensor).all()):
             raise MemchatError(
-                f"{shown}/{WEIGHTS}: tensor '{name}' must hold finite float32 numbers "
-                f"(it is {str(tensor.dtype).removeprefix('torch.')}"
-                + (")" if tensor.dtype != torch.float32 else ", with NaN or infinite values)")
+                f"{shown}/{WEIGHTS}: tensor '{name}' must hold finite float32 numbers (it is {tensor.dtype}"
+                + (")" if tensor.dtype != np.float32 else ", with NaN or infinite values)")
             )
-    model.load_state_dict(tensors)
-    model.eval()
-    return Bundle(model=model, featurizer=featurizer, metadata=metadata, path=shown)
+    return Bundle(config=config, weights=tensors, featurizer=featurizer, metadata=metadata, path=shown)
 
 
 # What a config field may hold: (type, least, most); the most keep an edited bundle from asking for

@@ -10,7 +10,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from memchat import __version__
-from memchat.errors import MemchatError
+from memchat.errors import MemchatError, need_torch
 from memchat.store import DB_HELP
 
 
@@ -70,6 +70,7 @@ def plugins() -> None:
 
 def train_with_progress(path: Path, task: int | None = None, **kwargs):
     """``train_bot`` with what it reads and a progress bar per epoch on stderr."""
+    need_torch("training")
     from memchat.progress import EpochProgress
     from memchat.train import train_bot
 
@@ -166,11 +167,13 @@ def train(
 )
 def evaluate(model: Path, files: tuple[Path, ...], as_json: bool, show_errors: int) -> None:
     """Score MODEL (a bundle) on dialogue FILES: per-response and per-dialogue accuracy."""
+    need_torch("memchat evaluate (batch scoring; memchat replay scores live, without it)")
     import torch
 
     from memchat.babi import read_dialogs
     from memchat.bundle import load_bundle
-    from memchat.evaluate import Scores, predict, score
+    from memchat.evaluate import predict, score
+    from memchat.scores import Scores
 
     bundle = load_bundle(model)
     feat = bundle.featurizer
@@ -240,8 +243,8 @@ def replay(
 
     from memchat.babi import read_dialogs
     from memchat.bot import Bot
-    from memchat.evaluate import Scores
     from memchat.replay import replay as run_replay
+    from memchat.scores import Scores
     from memchat.taskfiles import find_task_files
 
     total, mistakes = Scores(0, 0, 0, 0), []

@@ -9,8 +9,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-import torch
-
 from memchat.babi import BOT, KB, KBFact
 
 _TOKEN = re.compile(r"<silence>|\w+(?:'\w+)*|[^\w\s]")
@@ -111,9 +109,11 @@ class EntityTable:
         it is one slip away from (a letter left out, added, changed or two swapped, never the
         first): "itallian" is italian, "cheep" is cheap. Words under 4 letters never are."""
         self._known = frozenset(known)
-        self._near = slip_index(k for k in self._lookup if " " not in k)
+        # only words of letters: a slip is looked up only when it is one (``_nearest``), and codes
+        # such as resto_rome_cheap_2_phone (most of a knowledge base) would fill the index for nothing
+        self._near = slip_index(k for k in self._lookup if " " not in k and k.isalpha())
         # the words of several-word values ("mid range"): "mid rnge" is mid range
-        self._part_near = slip_index({w for k in self._lookup if " " in k for w in k.split()})
+        self._part_near = slip_index({w for k in self._lookup if " " in k for w in k.split() if w.isalpha()})
 
     def _nearest(self, token: str) -> int | None:
         if len(token) < 4 or token in self._known or not token.isalpha():
@@ -161,9 +161,6 @@ class EntityTable:
             if i is not None:
                 return i
         return -1
-
-    def type_ids(self) -> torch.Tensor:
-        return torch.tensor(self.type_of, dtype=torch.long)
 
 
 MATCH_KINDS = (

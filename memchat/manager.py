@@ -276,7 +276,7 @@ class DialogueManager:
             action = next(
                 (
                     c
-                    for i in ranking.scores.argsort(descending=True).tolist()
+                    for i in ranking.order()
                     if self.spec.kind(c := ranking.candidates[i]) == "response"
                     and c != turn.previous
                     and self.spec.renderable(c, slots)
@@ -399,7 +399,7 @@ class DialogueManager:
             best = ranking.best
             if best != not_again and (allowed is None or allowed(best)):
                 return best
-        for i in ranking.scores.argsort(descending=True).tolist():
+        for i in ranking.order():
             reply = ranking.candidates[i]
             if reply == not_again or (allowed is not None and not allowed(reply)):
                 continue

@@ -24,31 +24,11 @@ attention. The time feature ``q · T[k]`` is read from a (D, E, M) table with a 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass
-class MemN2NConfig:
-    vocab_size: int  # words of the training dialogues (id 0 padding/unknown), then the subword buckets
-    num_entity_types: int  # knowledge-base relations whose values get match features
-    speakers: int = 3  # speaker embeddings: user, bot, knowledge base (babi.SPEAKERS)
-    dim: int = 64  # embedding size d
-    hops: int = 3  # memory hops H
-    memory: int = 100  # memory window: the most recent slots the query attends over
-    match: bool = True  # add the match-type features of §4.4 to the candidates
-    context: bool = False  # ours: entity-type words, latest/focus/next match kinds, said types (entities.MatchContext)
-    match_kinds: int = 4  # match kinds with context (entities.MATCH_KINDS); bundles made before the "next" kind have 3
-    dropout: float = 0.0  # dropout on the utterance embeddings (memory and query) while training
-    subwords: int = 0  # hashed character n-gram buckets among the vocabulary's ids (featurize.char_ngrams)
-    subword_weight: float = 0.1  # what one n-gram counts in a bag (featurize.SUBWORD_WEIGHT)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+from memchat.config import MemN2NConfig  # torch-free: the live path (ranker.py) reads it too
 
 Sparse = tuple[torch.Tensor, torch.Tensor]  # a sparse CSR matrix and its transpose
 

@@ -1,31 +1,42 @@
 """Ranking the candidate replies for one conversation, live: the dialogue manager's hot path.
 
-Training and evaluation score whole dialogues in batches (``MemN2N.forward``); a live turn needs
-one query against one memory window, and building batch tensors for it costs more than the
-network itself. This module computes the same function as ``MemN2N.forward`` for a single
-example with plain dense ops, and a test checks that both agree.
+This is the memory network's forward pass (Bordes et al. 2017, §4.1; ``model.py`` gives the
+equations) for one query against one memory window, in numpy, on weights read from a bundle with
+``safetensors.numpy``: answering needs no torch. Training and batch evaluation score whole
+dialogues in batches (``MemN2N.forward``, torch); a test checks that both give the same scores
+and attention on real bundles.
+
+A live turn needs matrix-vector products, not batches: each utterance's bag embedding is cached
+per text (a conversation repeats most of them), the hops' output projection is applied to the
+memory once for all hops, and the match features touch only the candidates naming an entity said.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-import torch
+import numpy as np
 
 from memchat.babi import USER, Turn
+from memchat.config import MemN2NConfig
 from memchat.entities import MatchContext
 from memchat.featurize import SPEAKER_INDEX, Featurizer
-from memchat.model import MemN2N
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
 
 
 @dataclass
 class Ranking:
     """The scores of every candidate for one query, and what the model looked at."""
 
-    scores: torch.Tensor  # (C,) score of every candidate
-    attention: list[torch.Tensor]  # one (M,) tensor per hop: weight of each memory slot
+    scores: np.ndarray  # (C,) score of every candidate
+    attention: list[np.ndarray]  # one (M,) array per hop: weight of each memory slot
     memory: list[Turn]  # the M memory slots, oldest first
     query: Turn  # the user turn the reply answers
     candidates: Sequence[str]
@@ -34,55 +45,79 @@ class Ranking:
     def best(self) -> str:
         return self.candidates[int(self.scores.argmax())]
 
+    def order(self) -> list[int]:
+        """Every candidate's index, best first (the first of equals first)."""
+        return np.argsort(-self.scores, kind="stable").tolist()
+
     def top(self, k: int) -> list[tuple[str, float]]:
         """The k best candidates with their softmax probability."""
-        probs = torch.softmax(self.scores, 0)
-        values, index = probs.topk(min(k, len(probs)))
-        return [(self.candidates[i], float(v)) for v, i in zip(values.tolist(), index.tolist())]
+        probs = softmax(self.scores.astype(np.float64))
+        return [(self.candidates[i], float(probs[i])) for i in self.order()[:k]]
 
 
 class Ranker:
-    """A trained model and its featurizer, ready to answer one query at a time."""
+    """A trained model's weights and its featurizer, ready to answer one query at a time.
 
-    def __init__(self, model: MemN2N, featurizer: Featurizer):
-        self.model = model.eval()
+    ``weights``: the bundle's arrays by their ``MemN2N.state_dict()`` names (``config.weight_shapes``).
+    """
+
+    def __init__(self, config: MemN2NConfig, weights: dict[str, np.ndarray], featurizer: Featurizer):
+        self.config = config
+        self.weights = weights
         self.featurizer = featurizer
+        self.A = weights["A.weight"]  # (V, d) memory and query words
+        self.speaker = weights["speaker.weight"]  # (3, d)
+        self.time_back = np.ascontiguousarray(weights["time.weight"][::-1])  # (N, d) row N-1-k: k slots ago
+        self.R_T = np.ascontiguousarray(weights["R.weight"].T)  # (d, d): R (p @ mem) = p @ (mem R^T)
+        self.M = weights["M"]  # (types * kinds, d) match words
+        self.said = weights.get("said")  # (types, d) or None
+        # what each id counts in a bag: 1 for a word, subword_weight for an n-gram bucket
+        self.id_weight = np.ones(config.vocab_size, dtype=np.float32)
+        self.id_weight[config.vocab_size - config.subwords :] = config.subword_weight if config.subwords else 1.0
+        self.candidates = candidate_embeddings(weights["W.weight"], featurizer.cand_words, self.id_weight)  # (C, d)
+        # entity -> (the candidates naming it, how often each does)
+        named: dict[int, Counter[int]] = {}
+        for c, ents in enumerate(featurizer.cand_entities):
+            for e in ents:
+                named.setdefault(e, Counter())[c] += 1
+        self.named_by = {
+            e: (np.fromiter(cs.keys(), np.intp, len(cs)), np.fromiter(cs.values(), np.float32, len(cs)))
+            for e, cs in named.items()
+        }
+        self.code_entity = featurizer.code_entity
+        self.code_type = featurizer.code_type
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
         self._slot = lru_cache(maxsize=65536)(self._slot_vector)
         self._said = lru_cache(maxsize=4096)(self._said_vector)
-        # match code -> its entity and its match word, as lists: a few codes index faster in Python
-        self._code_entity = featurizer.code_entity.tolist()
-        self._code_type = featurizer.code_type.tolist()
-        with torch.inference_mode():  # row i: the time feature of the slot said i + 1 slots before the last
-            self._time_back = model.time.weight.flip(0)
+
+    @classmethod
+    def from_bundle(cls, bundle) -> Ranker:
+        return cls(bundle.config, bundle.weights, bundle.featurizer)
+
+    @classmethod
+    def from_model(cls, model, featurizer: Featurizer) -> Ranker:
+        """From a torch ``MemN2N`` (a model being trained or tested): its weights, copied."""
+        weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+        return cls(model.config, weights, featurizer)
 
     @property
     def memory_size(self) -> int:
-        return self.model.config.memory
+        return self.config.memory
 
-    def _encode_text(self, text: str) -> tuple[torch.Tensor, list[int], int]:
-        """An utterance's bag embedding A Φ(text) (d,), its entity ids and last named subject.
-
-        Cached per text: the model's weights must not change while this ranker is in use."""
+    def _encode_text(self, text: str) -> tuple[np.ndarray, list[int], int]:
+        """An utterance's bag embedding A Φ(text) (d,), its entity ids and last named subject."""
         ids, entities, subject = self.featurizer.encode_text(text)
-        with torch.inference_mode():
-            index = torch.tensor(ids, dtype=torch.long)
-            weights = self.model.word_weights(index)
-            rows = self.model.A.weight[index]
-            bag = (rows if weights is None else rows * weights[:, None]).sum(0)
-        return bag, entities, subject
+        index = np.array(ids, dtype=np.intp)
+        return self.id_weight[index] @ self.A[index], entities, subject
 
-    def _slot_vector(self, text: str, speaker: str) -> torch.Tensor:
-        """A memory slot without its time feature: A Φ(text) + S[speaker] (d,), cached likewise."""
-        with torch.inference_mode():
-            return self._encode(text)[0] + self.model.speaker.weight[SPEAKER_INDEX[speaker]]
+    def _slot_vector(self, text: str, speaker: str) -> np.ndarray:
+        """A memory slot without its time feature: A Φ(text) + S[speaker] (d,)."""
+        return self._encode(text)[0] + self.speaker[SPEAKER_INDEX[speaker]]
 
-    def _said_vector(self, types: frozenset[int]) -> torch.Tensor:
-        """Σ_t S_t over the entity types said so far (d,), cached per set of types."""
-        with torch.inference_mode():
-            return self.model.said[sorted(types)].sum(0)
+    def _said_vector(self, types: frozenset[int]) -> np.ndarray:
+        """Σ_t S_t over the entity types said so far (d,)."""
+        return self.said[sorted(types)].sum(0)
 
-    @torch.inference_mode()
     def rank(self, turns: Sequence[Turn]) -> Ranking:
         """Rank the candidates as the reply to the last user turn of ``turns`` (oldest first).
 
@@ -92,37 +127,49 @@ class Ranker:
         q_at = max((i for i, t in enumerate(turns) if t.speaker == USER), default=None)
         if q_at is None:
             raise ValueError("no user turn to answer")
-        N = self.model.config.memory
-        memory = list(turns[max(0, q_at - N) : q_at])
+        memory = list(turns[max(0, q_at - self.config.memory) : q_at])
         query = turns[q_at]
-        m = self.model
         f = self.featurizer
         context = MatchContext(f.entities, f.context, f.kinds)
         for t in (*memory, query):
             _, ents, subject = self._encode(t.text)
             context.add(ents, subject, t.speaker)
-        M = len(memory)
         q = self._encode(query.text)[0]  # (d,)
-        if m.config.context and context.seen:
+        if self.config.context and context.seen:
             q = q + self._said(frozenset(f.entities.type_of[e] for e in context.seen))
-        # slot i of M was said M - 1 - i slots before the query: the time feature's row
-        if M:
-            mem = torch.stack([self._slot(t.text, t.speaker) for t in memory]) + self._time_back[-M:]  # (M, d)
-        else:
-            mem = q.new_zeros(0, len(q))
         attention = []
-        mem_out = mem @ m.R.weight.T  # (M, d): R (p @ mem) = p @ (mem R^T), one product for all hops
-        for _ in range(m.config.hops):
-            p = torch.softmax(mem @ q, 0) if M else mem.new_zeros(0)  # (M,)
-            q = torch.addmv(q, mem_out.T, p)
-            attention.append(p)
-        # MemN2N.score for one example, with matrix-vector products: faster than its (n, d) ones here
-        scores = m.candidate_embeddings() @ q  # (C,)
-        codes = context.codes() if m.config.match else []
+        if memory:
+            # slot i of M was said M - 1 - i slots before the query: the time feature's row
+            mem = np.stack([self._slot(t.text, t.speaker) for t in memory]) + self.time_back[-len(memory) :]  # (M, d)
+            mem_out = mem @ self.R_T  # (M, d)
+            for _ in range(self.config.hops):
+                p = softmax(mem @ q)  # (M,)
+                q = q + p @ mem_out
+                attention.append(p)
+        else:
+            attention = [np.zeros(0, dtype=np.float32)] * self.config.hops
+        scores = self.candidates @ q  # (C,)
+        codes = context.codes() if self.config.match else []
         if codes:
-            ent = torch.tensor([self._code_entity[c] for c in codes], dtype=torch.long)
-            code_type = torch.tensor([self._code_type[c] for c in codes], dtype=torch.long)
-            per_entity = scores.new_zeros(f.cand_ent[0].shape[1])  # each matched entity's match score
-            per_entity.index_add_(0, ent, (m.M @ q)[code_type])
-            scores = torch.addmv(scores, f.cand_ent[0], per_entity)
-        return Ranking(scores, attention, memory, query, self.featurizer.candidates)
+            match = self.M @ q  # (types * kinds,) the score of each match word
+            per_entity: dict[int, float] = {}
+            for c in codes:
+                e = self.code_entity[c]
+                per_entity[e] = per_entity.get(e, 0.0) + match[self.code_type[c]]
+            for e, value in per_entity.items():
+                if e in self.named_by:
+                    cands, counts = self.named_by[e]
+                    scores[cands] += counts * value
+        return Ranking(scores, attention, memory, query, f.candidates)
+
+
+def candidate_embeddings(W: np.ndarray, words: Sequence[Sequence[int]], id_weight: np.ndarray) -> np.ndarray:
+    """W Φ(y) for every candidate y, from each candidate's word ids: (C, d)."""
+    out = np.zeros((len(words), W.shape[1]), dtype=np.float32)
+    lengths = np.array([len(w) for w in words])
+    flat = np.fromiter((i for w in words for i in w), dtype=np.intp, count=int(lengths.sum()))
+    rows = np.flatnonzero(lengths)  # reduceat needs non-empty segments
+    if len(rows):
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[rows]
+        out[rows] = np.add.reduceat(W[flat] * id_weight[flat, None], starts, axis=0)
+    return out

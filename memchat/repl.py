@@ -141,9 +141,8 @@ class Repl:
             if len(weights) == 0:
                 self.write("  (nothing in memory yet)")
                 continue
-            values, index = weights.topk(min(shown, len(weights)))
-            for w, i in zip(values.tolist(), index.tolist()):
-                t = r.memory[i]
+            for i in sorted(range(len(weights)), key=lambda i: -weights[i])[:shown]:
+                w, t = float(weights[i]), r.memory[i]
                 self.write(f"  {bar(w)} {w:5.1%}  {t.speaker:>4}: {t.text[:70]}")
 
     # ---- loops -------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from memchat.babi import BOT, KB, SILENCE, USER, Dialog
-from memchat.evaluate import Scores
 from memchat.manager import DialogueManager
+from memchat.scores import Scores
 from memchat.store import Event
 
 

@@ -279,12 +279,9 @@ class TokenCheck:
 
 def create_app(settings: ServerSettings, bot=None) -> FastAPI:
     """The ASGI application; ``bot`` defaults to ``Bot.load(settings.model, settings.db)``."""
-    import torch
-
     from memchat.bot import Bot
     from memchat.plugins import call_all
 
-    torch.set_num_threads(1)  # one tiny query per request: more threads only contend
     if bot is None:
         bot = Bot.load(settings.model, db=settings.db)
     app = FastAPI(

@@ -11,6 +11,9 @@ The contract of Rasa's ``SocketIOInput`` with ``session_persistence: true``, at 
   image as an ``attachment``, a ``custom`` payload as it is.
 
 With ``--auth-token``, a connection must pass the token (``auth={"token": T}`` or ``?token=T``).
+
+python-socketio is imported by the first request to ``/socket.io``, not at start-up: a server
+only ever asked over REST never pays for it (a third of a second here).
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import asyncio
 import secrets
 import uuid
 from urllib.parse import parse_qs
-
-import socketio
 
 from memchat.errors import MemchatError
 
@@ -45,9 +46,31 @@ def rasa_message(message: dict) -> dict:
     return out
 
 
+class SocketIOFront:
+    """An ASGI app: requests under ``/socket.io`` go to the channel, made on the first of them
+    by ``make_channel``; the rest go to ``app``."""
+
+    def __init__(self, app, make_channel):
+        self.app, self.make_channel, self.channel = app, make_channel, None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and scope.get("path", "").startswith(f"/{PATH}"):
+            if self.channel is None:
+                self.channel = self.make_channel()
+            return await self.channel(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def with_socketio(app, bot, turns, token: str | None = None, cors: list[str] | None = None):
     """``app`` (the FastAPI app) with Rasa's socket.io channel in front of it at ``/socket.io``;
     ``turns``: the executor the turns run in (one at a time per process, as over REST)."""
+    return SocketIOFront(app, lambda: socketio_channel(app, bot, turns, token, cors))
+
+
+def socketio_channel(app, bot, turns, token: str | None, cors: list[str] | None):
+    """The socket.io server (python-socketio) and ``app`` behind it."""
+    import socketio
+
     origins = "*" if cors and "*" in cors else list(cors or [])
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=origins, logger=False, engineio_logger=False)
 

@@ -20,11 +20,13 @@ from pathlib import Path
 import torch
 
 from memchat.babi import BOT, KB, SILENCE, USER, Dialog, KBFact, read_candidates, read_dialogs, read_kb
+from memchat.batches import Batch, EncodedDialogs
 from memchat.bundle import Bundle, bundle_metadata, save_bundle
 from memchat.errors import MemchatError
-from memchat.evaluate import Scores, predict, score
-from memchat.featurize import Batch, EncodedDialogs, Featurizer
+from memchat.evaluate import predict, score
+from memchat.featurize import Featurizer
 from memchat.model import MemN2N, MemN2NConfig
+from memchat.scores import Scores
 from memchat.taskfiles import find_task_files
 
 
@@ -398,4 +400,4 @@ def train_bot(
         extra["source_hash"] = hash_folder(Path(path))
     metadata = bundle_metadata(model, data.featurizer, extra)
     path = save_bundle(Path(out) / name, model, data.featurizer, metadata=metadata)
-    return Bundle(model, data.featurizer, metadata, path), result
+    return Bundle.of_model(model, data.featurizer, metadata, path), result

@@ -230,3 +230,22 @@ def serving(small: Path, db: Path, *options: str):
     finally:
         server.terminate()
         server.wait(30)
+
+
+@pytest.fixture(scope="session")
+def pizzeria_bundle(tmp_path_factory):
+    """The pizzeria project (tests/projects/pizzeria) trained: a bundle with every feature on."""
+    from memchat.train import train_bot
+
+    out = tmp_path_factory.mktemp("pizzeria")
+    bundle, _ = train_bot(Path(__file__).parent / "projects" / "pizzeria", out=out, name="b", seed=0)
+    return bundle.path
+
+
+@pytest.fixture
+def pizza_bot(pizzeria_bundle, tmp_path):
+    from memchat.bot import Bot
+
+    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "p.db"))
+    yield bot
+    bot.close()

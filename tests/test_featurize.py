@@ -181,7 +181,7 @@ def test_context_type_words_and_said_types():
     cuisine = feat.vocab.ids["<R_cuisine>"]
     enc = feat.encode([d])
     assert cuisine in enc.slot_words[2].tolist()  # "an italian place" carries the cuisine's type word
-    assert cuisine in feat.cand_words[0].tolist()
+    assert cuisine in feat.cand_words[0]
     _, batch = context_matches(feat, d)
     types = feat.entities.types
     said = batch.said_types[0]  # (E, T)

@@ -67,14 +67,14 @@ class AlwaysCalls(Ranker):
 
     def rank(self, turns):
         ranking = super().rank(turns)
-        scores = ranking.scores.clone()
+        scores = ranking.scores.copy()
         scores[ranking.candidates.index("api_call italian paris six cheap")] = 1e9
         return Ranking(scores, ranking.attention, ranking.memory, ranking.query, ranking.candidates)
 
 
 def test_chained_actions_are_bounded_and_never_repeat_in_a_row(bot):
     manager = DialogueManager(
-        AlwaysCalls(bot.manager.ranker.model, bot.manager.ranker.featurizer),
+        AlwaysCalls(bot.manager.ranker.config, bot.manager.ranker.weights, bot.manager.ranker.featurizer),
         bot.store,
         bot.manager.pm,
         max_actions=3,

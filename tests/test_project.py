@@ -17,24 +17,6 @@ PIZZERIA = HERE / "projects" / "pizzeria"
 STARTER = HERE.parent / "memchat" / "starter"
 
 
-@pytest.fixture(scope="module")
-def pizzeria_bundle(tmp_path_factory):
-    from memchat.train import train_bot
-
-    out = tmp_path_factory.mktemp("pizzeria")
-    bundle, _ = train_bot(PIZZERIA, out=out, name="b", seed=0)
-    return bundle.path
-
-
-@pytest.fixture
-def pizza_bot(pizzeria_bundle, tmp_path):
-    from memchat.bot import Bot
-
-    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "p.db"))
-    yield bot
-    bot.close()
-
-
 def test_a_project_is_read_with_everything_it_declares():
     p = Project.read(PIZZERIA)
     assert p.domain.forms == {"pizza_form": ["size", "topping"]}

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from memchat.babi import BOT, USER, Dialog, KBFact, Turn
@@ -60,24 +61,24 @@ def test_one_query_scores_equal_the_batched_forward():
             feat, model = setup(memory, match, context)
             with torch.inference_mode():
                 batched, attention = model(feat.batch(feat.encode(TRAIN), torch.tensor([0])))
-            ranker = Ranker(model, feat)
+            ranker = Ranker.from_model(model, feat)
             t = TRAIN[0].turns
             bot_turns = [k for k, x in enumerate(t) if x.speaker == BOT]
             for e, k in enumerate(bot_turns):
                 # the window the dialogue manager reads: at most `memory` turns before the query
                 ranking = ranker.rank(t[max(0, k - 1 - memory) : k])
                 if memory >= len(t):  # match context is the whole dialogue only when it fits
-                    assert torch.allclose(ranking.scores, batched[e], atol=1e-5)
+                    assert np.allclose(ranking.scores, batched[e].numpy(), atol=1e-5)
                 q = k - 1
                 expected = attention[0][0, e, max(0, q - memory) : q]
                 if memory >= len(t) or not context:  # said types too come from the window read
-                    assert torch.allclose(ranking.attention[0], expected, atol=1e-6)
+                    assert np.allclose(ranking.attention[0], expected.numpy(), atol=1e-6)
                 assert ranking.query is t[q] and ranking.memory == list(t[max(0, q - memory) : q])
 
 
 def test_top_and_best_agree_and_probabilities_sum_to_one():
     feat, model = setup(100)
-    ranking = Ranker(model, feat).rank(TRAIN[0].turns[:3])
+    ranking = Ranker.from_model(model, feat).rank(TRAIN[0].turns[:3])
     top = ranking.top(len(feat.candidates))
     assert top[0][0] == ranking.best
     assert abs(sum(p for _, p in top) - 1) < 1e-5
@@ -86,6 +87,49 @@ def test_top_and_best_agree_and_probabilities_sum_to_one():
 
 def test_unknown_words_and_a_first_turn_without_memory():
     feat, model = setup(100)
-    ranking = Ranker(model, feat).rank([Turn(USER, "zzz qqq \x00 ünïcode", 0)])
+    ranking = Ranker.from_model(model, feat).rank([Turn(USER, "zzz qqq \x00 ünïcode", 0)])
     assert ranking.memory == [] and all(len(a) == 0 for a in ranking.attention)
-    assert torch.isfinite(ranking.scores).all()
+    assert np.isfinite(ranking.scores).all()
+
+
+def live_equals_batched(bot, conversation: str) -> int:
+    """Every bot turn of a stored conversation ranked live (numpy) and by the batched torch forward
+    of its bundle: the same scores and attention. Returns how many turns were compared."""
+    from memchat.babi import Dialog
+    from memchat.bundle import load_bundle
+
+    bundle = load_bundle(bot.model_path)
+    turns = [Turn(e.speaker, e.text, i) for i, e in enumerate(bot.history(conversation))]
+    N = bundle.config.memory
+    assert len(turns) < N, "the match context is the whole dialogue only when it fits the window"
+    with torch.inference_mode():
+        batched, attention = bundle.model(
+            bundle.featurizer.batch(bundle.featurizer.encode([Dialog(turns)]), torch.tensor([0]))
+        )
+    ranker = bot.manager.ranker
+    bot_turns = [k for k, t in enumerate(turns) if t.speaker == BOT and k > 0]
+    for e, k in enumerate(bot_turns):
+        ranking = ranker.rank(turns[:k])
+        q = max(i for i in range(k) if turns[i].speaker == USER)
+        assert np.allclose(ranking.scores, batched[e].numpy(), rtol=1e-4, atol=1e-4), turns[k].text
+        for hop, p in enumerate(ranking.attention):
+            assert np.allclose(p, attention[hop][0, e, :q].numpy(), atol=1e-5)
+    return len(bot_turns)
+
+
+def test_live_ranking_equals_the_batched_forward_on_a_project_bundle(pizza_bot):
+    """Context, the four match kinds and subword features on (a project's defaults)."""
+    cfg = pizza_bot.manager.ranker.config
+    assert cfg.context and cfg.match and cfg.match_kinds == 4 and cfg.subwords > 0
+    for text in ("hello", "i would like to order a pizza", "a mediun one", "tuna", "do you deliver", "yes go ahead"):
+        pizza_bot.respond("eq", text)
+    assert live_equals_batched(pizza_bot, "eq") >= 6
+
+
+def test_live_ranking_equals_the_batched_forward_on_a_babi_bundle(bot):
+    """The paper's features (match, no context) on a dialog bAbI-format bundle, with a search."""
+    from conftest import BOOKING
+
+    for text in ("hello", BOOKING, "<SILENCE>", "no i don't like that", "thanks"):
+        bot.respond("eq", text)
+    assert live_equals_batched(bot, "eq") >= 5

@@ -98,17 +98,31 @@ def test_training_is_one_library_call(tiny, tmp_path):
         train_bot(tiny, out=tmp_path, colour=3)
 
 
-def test_the_model_file_imports_only_torch():
-    tree = ast.parse((REPO / "memchat" / "model.py").read_text())
-    imported = {
-        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+def imports_of(module: str) -> set[str]:
+    """The top-level packages a module of memchat imports (memchat's own modules by full name)."""
+    tree = ast.parse((REPO / "memchat" / f"{module}.py").read_text())
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module != "__future__"
     }
-    imported |= {
-        node.module.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__"
-    }
-    assert imported <= {"torch", "dataclasses"}, imported
+    return {n if n.startswith("memchat.") else n.split(".")[0] for n in names}
+
+
+def test_the_model_file_imports_only_torch_and_its_config():
+    assert imports_of("model") <= {"torch", "memchat.config"}, imports_of("model")
+    assert imports_of("config") <= {"dataclasses"}  # read by the numpy ranker too
+
+
+def test_the_live_path_imports_no_torch():
+    """What answers a conversation (the ranker, the featurizer, the bundle loader, the manager,
+    the server) never imports torch at the top; batches, model, train and evaluate do."""
+    for module in ("ranker", "featurize", "bundle", "entities", "manager", "bot", "server", "repl", "replay", "config"):
+        assert "torch" not in imports_of(module) or module == "bundle", (module, imports_of(module))
+    # bundle.py imports torch only inside Bundle.model and save_bundle, not at the top
+    tree = ast.parse((REPO / "memchat" / "bundle.py").read_text())
+    top = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+    assert not any(m.split(".")[0] == "torch" or m == "safetensors.torch" for m in top), top
 
 
 def test_the_model_config_defaults_agree_with_the_featurizer():

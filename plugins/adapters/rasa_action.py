@@ -26,7 +26,7 @@ class ActionMemchat(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
-        # memchat's turn is blocking (SQLite, torch): keep the action server's event loop free
+        # memchat's turn is blocking (the store, the ranker): keep the action server's event loop free
         replies = await asyncio.to_thread(replies_or_error, shared_bot(), tracker.sender_id, text)
         for reply in replies:
             dispatcher.utter_message(text=reply)

@@ -1,0 +1,98 @@
+"""Serving without torch: `pip install memchat` answers with a trained bundle (the live path is
+numpy), and what needs torch (training, batch evaluation) says so in one line.
+
+Two environments: this interpreter with torch made unimportable (``sys.modules["torch"] = None``,
+what Python does for a module that is not there), and, where .ci/run made one, a real venv with
+`pip install .` and no torch in it (MEMCHAT_LEAN_PYTHON, its python).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from conftest import BOOKING, free_port
+
+BLOCKED = "import sys; sys.modules['torch'] = None; sys.argv[0] = 'memchat'; from memchat.cli import main; main()"
+LEAN = os.environ.get("MEMCHAT_LEAN_PYTHON")
+
+
+@pytest.fixture(params=["torch blocked", "venv without torch"])
+def lean(request):
+    """The memchat command in an environment without torch."""
+    if request.param == "torch blocked":
+        return lambda *args: [sys.executable, "-c", BLOCKED, *args]
+    if not LEAN:
+        pytest.skip("no venv without torch: MEMCHAT_LEAN_PYTHON is not set (.ci/run makes one)")
+    out = subprocess.run([LEAN, "-c", "import torch"], capture_output=True)
+    assert out.returncode != 0, f"{LEAN} has torch: not a serving install"
+    return lambda *args: [LEAN, "-m", "memchat", *args]
+
+
+def post(url: str, body: dict) -> list[dict]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def test_serve_answers_over_rest_without_torch(lean, small, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        lean("serve", "--model", str(small / "model"), "--db", str(tmp_path / "s.db"), "--port", str(port))
+        + ["--kb", str(small / "small-kb.txt"), "--log-level", "warning"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+    try:
+        for _ in range(300):
+            assert server.poll() is None, server.stderr.read()
+            try:
+                said = post(url, {"sender": "lean", "message": "hi"})
+                break
+            except OSError:
+                subprocess.run(["sleep", "0.1"])
+        assert [m["text"] for m in said] == ["hello what can i help you with today"]
+        said = post(url, {"sender": "lean", "message": BOOKING})
+        # the search ran (the knowledge-base plugin) and its best result is proposed
+        assert [m["text"] for m in said][-1] == "what do you think of this option: resto_a"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_repl_and_replay_run_without_torch(lean, small, tmp_path):
+    repl = subprocess.run(
+        lean("repl", "--model", str(small / "model"), "--db", str(tmp_path / "r.db")),
+        input="hello\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert repl.returncode == 0, repl.stderr
+    assert "hello what can i help you with today" in repl.stdout
+    replay = subprocess.run(
+        lean("replay", str(small / "model"), str(small / "small-dev.txt"), "--kb", str(small / "small-kb.txt")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "per-response" in replay.stdout
+
+
+def test_training_without_torch_says_what_to_install(lean, small, tmp_path):
+    for args in (
+        ("train", str(small), "--out", str(tmp_path)),
+        ("evaluate", str(small / "model"), str(small / "small-dev.txt")),
+    ):
+        done = subprocess.run(lean(*args), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert 'pip install "memchat[train]"' in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing half-written
