@@ -335,7 +335,7 @@ def converse(client: Client, user: User, rng: random.Random, slips: float) -> Re
             state["offtopic_done"] = True
             replies = send(
                 slip(rng.choice(BANK["offtopic"]), rng, slips),
-                lambda r, i: r.startswith("Sorry, I can only") if i == 0 else fits_turn(r, i),
+                lambda r, i: r.startswith(("Sorry, I can only", "Sorry, I didn't get")) if i == 0 else fits_turn(r, i),
             )
             continue
         asked = next((s for s, start in is_ask.items() if r.startswith(start)), None)
@@ -344,7 +344,8 @@ def converse(client: Client, user: User, rng: random.Random, slips: float) -> Re
                 state["unknown_tried"] = True
                 replies = send(
                     words("city", rng, user, slips, location=user.unknown_city),
-                    lambda r, i: r.startswith("In which city"),
+                    # the question again, naming the cities it knows; "Sorry, I didn't get that" may come first
+                    lambda r, i: r.startswith("In which city") or (i == 0 and r.startswith("Sorry, I didn't get")),
                 )
                 continue
             user.said_goal.add(asked)

@@ -1,7 +1,7 @@
 """Start-up and memory: how long `memchat serve` takes from process start to its first REST reply,
 how much resident memory it holds once loaded, and how long `memchat repl` takes to answer a
-first line (a whole run of `printf 'hi\\n' | memchat repl`). The figures issue 18 (a runtime
-without torch) starts from.
+first line (a whole run of `printf 'hi\\n' | memchat repl`). The README reports them beside
+Rasa's; run it with PYTHONPATH=OTHER_CHECKOUT to measure another version of memchat.
 
     python bench/startup.py BUNDLE [BUNDLE ...] [--runs 5]
 """

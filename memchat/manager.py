@@ -38,6 +38,8 @@ from memchat.project.runtime import BotSpec, Interpreter, conversation_state, sl
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
 
+FALLBACK = "utter_default"  # Rasa's fallback response: said before a form's question asked again
+
 MAX_TEXT = 10_000  # characters of one user turn; longer ones are refused, not cut
 MAX_CONVERSATION_ID = 255
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -257,13 +259,17 @@ class DialogueManager:
         # a person who said something always gets an answer: never listen as the first action
         not_now = LISTEN if turn.step == 0 and turn.tracker.latest_message != SILENCE else turn.previous
         slots = turn.tracker.slots
+        active = turn.tracker.active_loop
+        # while a form waits, of its questions only the one for the slot it needs may be asked
+        wrong = {self.spec.ask(active, s) for s in self.spec.forms.get(active, ())} if active else set()
+        wrong.discard(self.spec.ask(active, self._requested(active, slots) or "") if active else "")
         action = self._choose(
             turn.conversation_id,
             ranking,
             list(turn.turns),
             failures,
             not_again=not_now,
-            allowed=lambda c: self.spec.renderable(c, slots),
+            allowed=lambda c: c not in wrong and self.spec.renderable(c, slots),
         )
         turn.failures += failures
         if (
@@ -521,10 +527,31 @@ class DialogueManager:
         message = self.spec.render(ask, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
         self._let_go_on(turn)
         ranking = self.ranker.rank(turn.turns)
+        if FALLBACK in self.spec.responses and self._asked_again(turn, ask):
+            # the same question twice in a row, the user's answer unheard: say so first (Rasa's
+            # fallback response), so the person knows why it comes again
+            said = self.spec.render(FALLBACK, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
+            self._store(turn, [Event(BOT, FALLBACK, {"message": said})])
+            turn.replies.append(Reply(FALLBACK, ranking, message=said))
         self._store(turn, [Event(BOT, ask, {"message": message})])
         turn.replies.append(Reply(ask, ranking, message=message))
         self._store(turn, [Event(BOT, LISTEN)])
         return True
+
+    def _asked_again(self, turn: TurnState, ask: str) -> bool:
+        """Whether ``ask`` was the bot's last message before the user's, and the user's message
+        filled none of the form's slots and got no other message this turn."""
+        if turn.form_goes_on or any(r.message for r in turn.replies) or turn.tracker.latest_message == SILENCE:
+            return False
+        said = [i for i, t in enumerate(turn.turns) if t.speaker == USER and t.text != SILENCE]
+        if not said:
+            return False
+        before = (
+            t.text
+            for t in reversed(turn.turns[: said[-1]])
+            if t.speaker == BOT and self.spec.kind(t.text) == "response"
+        )
+        return next(before, None) == ask
 
     def close(self) -> None:
         self.locks.close()

@@ -387,3 +387,35 @@ def test_conditional_response_variations_are_said_only_when_their_slots_hold(tmp
     domain.write_text(domain.read_text().replace("name: order_number", "name: nothing_such"))
     with pytest.raises(MemchatError, match=r"domain.yml:\d+: response 'utter_only_with_order': its condition names"):
         Project.read(project)
+
+
+def test_a_question_asked_again_comes_after_the_fallback_response(tmp_path):
+    """A form whose answer was not understood asks again, after Rasa's fallback response
+    (utter_default) when the domain has one: never the same question twice in a row alone."""
+    from memchat.bot import Bot
+    from memchat.train import train_bot
+
+    project = tmp_path / "pizzeria"
+    shutil.copytree(PIZZERIA, project)
+    domain = project / "domain.yml"
+    domain.write_text(
+        domain.read_text().replace(
+            "responses:\n", 'responses:\n  utter_default:\n    - text: "Sorry, I didn\'t get that."\n', 1
+        )
+    )
+    bundle, _ = train_bot(project, out=tmp_path, name="b", seed=0)
+    bot = Bot.load(bundle.path, db=str(tmp_path / "f.db"))
+    try:
+        said = bot.respond("f", "i would like to order a pizza")
+        question = said[-1]
+        assert question.startswith("What size would you like")
+        last, fallbacks = question, 0
+        for text in ("zzzz qqqq", "blorp", "qqqq zzzz"):
+            said = bot.respond("f", text)
+            assert said != [last]  # never the bare question again
+            assert "Which topping would you like?" not in said  # nor another slot's question
+            fallbacks += said == ["Sorry, I didn't get that.", question]  # the form goes on where it was
+            last = said[-1]
+        assert fallbacks
+    finally:
+        bot.close()
