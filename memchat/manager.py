@@ -299,6 +299,13 @@ class DialogueManager:
         kind = self.spec.kind(action)
         reply = Reply(action, ranking)
         data = None
+        active = turn.tracker.active_loop
+        if (
+            kind == "response"
+            and active
+            and action == self.spec.ask(active, self._requested(active, turn.tracker.slots) or "")
+        ):
+            self._fallback_first(turn, action, ranking)  # the model asked the form's question itself
         if kind == "response":
             reply.message = self.spec.render(action, turn.tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
             data = {"message": reply.message}
@@ -527,16 +534,20 @@ class DialogueManager:
         message = self.spec.render(ask, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
         self._let_go_on(turn)
         ranking = self.ranker.rank(turn.turns)
-        if FALLBACK in self.spec.responses and self._asked_again(turn, ask):
-            # the same question twice in a row, the user's answer unheard: say so first (Rasa's
-            # fallback response), so the person knows why it comes again
-            said = self.spec.render(FALLBACK, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
-            self._store(turn, [Event(BOT, FALLBACK, {"message": said})])
-            turn.replies.append(Reply(FALLBACK, ranking, message=said))
+        self._fallback_first(turn, ask, ranking)
         self._store(turn, [Event(BOT, ask, {"message": message})])
         turn.replies.append(Reply(ask, ranking, message=message))
         self._store(turn, [Event(BOT, LISTEN)])
         return True
+
+    def _fallback_first(self, turn: TurnState, ask: str, ranking: Ranking) -> None:
+        """Before a form's question asked again right after itself, the user's answer unheard:
+        Rasa's fallback response (``utter_default``), if the domain has one, so the person knows
+        why it comes again."""
+        if FALLBACK in self.spec.responses and self._asked_again(turn, ask):
+            said = self.spec.render(FALLBACK, turn.tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
+            self._store(turn, [Event(BOT, FALLBACK, {"message": said})])
+            turn.replies.append(Reply(FALLBACK, ranking, message=said))
 
     def _asked_again(self, turn: TurnState, ask: str) -> bool:
         """Whether ``ask`` was the bot's last message before the user's, and the user's message
