@@ -47,6 +47,7 @@ def test_serve_answers_over_rest_without_torch(lean, small, tmp_path):
         + ["--kb", str(small / "small-kb.txt"), "--log-level", "warning"],
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,  # not the checkout: the installed memchat, not ./memchat, must answer
     )
     url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
     try:
@@ -73,6 +74,7 @@ def test_repl_and_replay_run_without_torch(lean, small, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,
     )
     assert repl.returncode == 0, repl.stderr
     assert "hello what can i help you with today" in repl.stdout
@@ -81,6 +83,7 @@ def test_repl_and_replay_run_without_torch(lean, small, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,
     )
     assert replay.returncode == 0, replay.stderr
     assert "per-response" in replay.stdout
@@ -91,7 +94,7 @@ def test_training_without_torch_says_what_to_install(lean, small, tmp_path):
         ("train", str(small), "--out", str(tmp_path)),
         ("evaluate", str(small / "model"), str(small / "small-dev.txt")),
     ):
-        done = subprocess.run(lean(*args), capture_output=True, text=True, timeout=120)
+        done = subprocess.run(lean(*args), capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert done.returncode == 1
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
         assert 'pip install "memchat[train]"' in done.stderr
