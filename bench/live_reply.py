@@ -19,6 +19,29 @@ from memchat.bundle import load_bundle
 from memchat.ranker import Ranker
 
 
+def live_reply_times(ranker: Ranker, dialogs: list) -> list[float]:
+    """Seconds to rank the window before each dialogue's last bot reply, sorted; a first pass
+    fills the tokenizing cache, as a running bot's would be, and the second is timed."""
+    windows = []
+    for d in dialogs:
+        q = [i for i, t in enumerate(d.turns) if t.speaker == BOT][-1] - 1
+        windows.append(d.turns[max(0, q - ranker.memory_size) : q + 1])
+    samples = []
+    for _ in range(2):
+        samples.clear()
+        for turns in windows:
+            t = time.perf_counter()
+            _ = ranker.rank(turns).best
+            samples.append(time.perf_counter() - t)
+    return sorted(samples)
+
+
+def summary(samples: list[float]) -> str:
+    return (
+        f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle", type=Path)
@@ -26,22 +49,10 @@ def main() -> None:
     ap.add_argument("--dialogs", type=int, default=500)
     args = ap.parse_args()
     bundle = load_bundle(args.bundle)
-    ranker = Ranker.from_bundle(bundle)
-    windows = []
-    for d in read_dialogs(args.dialogues)[: args.dialogs]:
-        q = [i for i, t in enumerate(d.turns) if t.speaker == BOT][-1] - 1
-        windows.append(d.turns[max(0, q - bundle.config.memory) : q + 1])
-    samples = []
-    for _ in range(2):  # the first pass fills the tokenizing cache
-        samples.clear()
-        for turns in windows:
-            t = time.perf_counter()
-            _ = ranker.rank(turns).best
-            samples.append(time.perf_counter() - t)
-    samples.sort()
+    samples = live_reply_times(Ranker.from_bundle(bundle), read_dialogs(args.dialogues)[: args.dialogs])
     print(
         f"one live reply ({len(bundle.featurizer.candidates)} candidates, {len(samples)} conversations): "
-        f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms"
+        + summary(samples)
     )
 
 

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from live_reply import live_reply_times, summary  # bench/live_reply.py
 
-from memchat.babi import BOT, read_dialogs
+from memchat.babi import read_dialogs
 from memchat.bundle import load_bundle, save_bundle
 from memchat.evaluate import predict, score
 from memchat.ranker import Ranker
@@ -86,30 +87,12 @@ def main() -> None:
         f"(dev per-response {score(pred, dev_enc).per_response:.4f})"
     )
 
-    # scoring one response: a conversation so far, the user's last turn as the query, through the
-    # live path (memchat.ranker), tokenizing included; one torch thread, as a server worker would,
+    # scoring one response through the live path (memchat.ranker, numpy), tokenizing included,
     # on the bundle saved and loaded again, as a server would have it
     with tempfile.TemporaryDirectory() as tmp:
         bundle = load_bundle(save_bundle(Path(tmp) / "b", model, feat, {}))
-    ranker = Ranker.from_bundle(bundle)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    samples = []
-    for rep in range(2):  # the first pass fills the tokenizing cache, as a running bot's would be
-        if rep:
-            samples.clear()
-        for d in dev_d[:500]:
-            q = [i for i, t in enumerate(d.turns) if t.speaker == BOT][-1] - 1
-            turns = d.turns[max(0, q - model.config.memory) : q + 1]
-            t = time.perf_counter()
-            ranker.rank(turns).scores.argmax()
-            samples.append(time.perf_counter() - t)
-    torch.set_num_threads(threads)
-    samples.sort()
-    print(
-        f"scoring one response (live path, {len(feat.candidates)} candidates, one thread): "
-        f"median {statistics.median(samples) * 1000:.3f} ms, p99 {samples[int(len(samples) * 0.99) - 1] * 1000:.3f} ms"
-    )
+    samples = live_reply_times(Ranker.from_bundle(bundle), dev_d[:500])
+    print(f"scoring one response (live path, {len(feat.candidates)} candidates): " + summary(samples))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (max RSS): {peak:.0f} MiB")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -82,12 +83,18 @@ def _bags(feat: Featurizer, words: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return bag_of_words(words, feat.size, len(feat.vocab), SUBWORD_WEIGHT)
 
 
+@lru_cache(maxsize=8)
+def _code_tables(feat: Featurizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """``feat.code_entity`` and ``feat.code_type`` as tensors, made once per featurizer (every
+    batch reads them)."""
+    return torch.tensor(feat.code_entity, dtype=torch.long), torch.tensor(feat.code_type, dtype=torch.long)
+
+
 def _split_codes(feat: Featurizer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Match codes (``MatchContext.codes``) as (entity id, type + kind * types): the entity
     picks the candidates, the second the match word."""
-    return torch.tensor(feat.code_entity, dtype=torch.long)[codes], torch.tensor(feat.code_type, dtype=torch.long)[
-        codes
-    ]
+    entity, code_type = _code_tables(feat)
+    return entity[codes], code_type[codes]
 
 
 def encode_dialogs(feat: Featurizer, dialogs: Sequence[Dialog]) -> EncodedDialogs:

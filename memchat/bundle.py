@@ -65,8 +65,7 @@ class Bundle:
     @classmethod
     def of_model(cls, model: MemN2N, featurizer: Featurizer, metadata: dict, path: Path) -> Bundle:
         """The bundle a just-trained ``model`` was saved as, without reading it back."""
-        weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-        bundle = cls(model.config, weights, featurizer, metadata, path)
+        bundle = cls(model.config, model.numpy_weights(), featurizer, metadata, path)
         bundle.model = model.eval()  # the cached property's value
         return bundle
 

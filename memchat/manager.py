@@ -261,8 +261,7 @@ class DialogueManager:
         slots = turn.tracker.slots
         active = turn.tracker.active_loop
         # while a form waits, of its questions only the one for the slot it needs may be asked
-        wrong = {self.spec.ask(active, s) for s in self.spec.forms.get(active, ())} if active else set()
-        wrong.discard(self.spec.ask(active, self._requested(active, slots) or "") if active else "")
+        wrong = {self.spec.ask(active, s) for s in self.spec.forms.get(active, ())} - {self._question(turn.tracker)}
         action = self._choose(
             turn.conversation_id,
             ranking,
@@ -299,12 +298,7 @@ class DialogueManager:
         kind = self.spec.kind(action)
         reply = Reply(action, ranking)
         data = None
-        active = turn.tracker.active_loop
-        if (
-            kind == "response"
-            and active
-            and action == self.spec.ask(active, self._requested(active, turn.tracker.slots) or "")
-        ):
+        if kind == "response" and action == self._question(turn.tracker):
             self._fallback_first(turn, action, ranking)  # the model asked the form's question itself
         if kind == "response":
             reply.message = self.spec.render(action, turn.tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
@@ -322,6 +316,11 @@ class DialogueManager:
     def _slot_event(self, slot: str, value: object) -> Event:
         """A slot set, as stored; one that does not influence the conversation stays out of memory."""
         return Event(KB, slot_line(slot, value), {"memory": False} if slot in self.spec.quiet_slots else None)
+
+    def _question(self, tracker: Tracker) -> str | None:
+        """The question the active form asks now (for its first required slot not set), or None."""
+        requested = self._requested(tracker.active_loop, tracker.slots)
+        return self.spec.ask(tracker.active_loop, requested) if requested else None
 
     def _requested(self, active: str | None, slots: dict) -> str | None:
         """The slot the active form asks for: its first required slot not set."""

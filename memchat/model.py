@@ -77,6 +77,11 @@ class MemN2N(nn.Module):
         self._cand_cache = None
         return super().train(mode)
 
+    def numpy_weights(self) -> dict:
+        """The weights as the live path reads them (``ranker.Ranker``): name -> a float32 numpy
+        array, copied."""
+        return {k: v.detach().numpy().copy() for k, v in self.state_dict().items()}
+
     def word_weights(self, ids: torch.Tensor) -> torch.Tensor | None:
         """What each id counts in a bag: 1 for a word, ``subword_weight`` for an n-gram bucket."""
         if not self.config.subwords:

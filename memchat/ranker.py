@@ -73,7 +73,7 @@ class Ranker:
         self.said = weights.get("said")  # (types, d) or None
         # what each id counts in a bag: 1 for a word, subword_weight for an n-gram bucket
         self.id_weight = np.ones(config.vocab_size, dtype=np.float32)
-        self.id_weight[config.vocab_size - config.subwords :] = config.subword_weight if config.subwords else 1.0
+        self.id_weight[config.vocab_size - config.subwords :] = config.subword_weight  # empty without subwords
         self.candidates = candidate_embeddings(weights["W.weight"], featurizer.cand_words, self.id_weight)  # (C, d)
         # entity -> (the candidates naming it, how often each does)
         named: dict[int, Counter[int]] = {}
@@ -97,8 +97,7 @@ class Ranker:
     @classmethod
     def from_model(cls, model, featurizer: Featurizer) -> Ranker:
         """From a torch ``MemN2N`` (a model being trained or tested): its weights, copied."""
-        weights = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-        return cls(model.config, weights, featurizer)
+        return cls(model.config, model.numpy_weights(), featurizer)
 
     @property
     def memory_size(self) -> int:

@@ -211,17 +211,19 @@ def db_url(request, tmp_path):
 
 
 @contextmanager
-def serving(small: Path, db: Path, *options: str):
+def serving(small: Path, db: Path, *options: str, command=memchat_command, cwd: Path | None = None):
     """`memchat serve` on the small bundle and its knowledge base, as a user starts it, in a process
-    of its own; yields its URL once it answers, and stops it after."""
+    of its own; yields its URL once it answers, and stops it after. ``command`` makes the command
+    line from memchat's arguments (another interpreter: tests/test_lean.py)."""
     import subprocess
 
     port = free_port()
     server = subprocess.Popen(
-        memchat_command("serve", "--model", str(small / "model"), "--db", str(db), "--port", str(port))
+        command("serve", "--model", str(small / "model"), "--db", str(db), "--port", str(port))
         + ["--kb", str(small / "small-kb.txt"), "--log-level", "warning", *options],
         stderr=subprocess.PIPE,
         text=True,
+        cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"
     try:

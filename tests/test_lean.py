@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from conftest import BOOKING, free_port
+from conftest import BOOKING, serving
 
 BLOCKED = "import sys; sys.modules['torch'] = None; sys.argv[0] = 'memchat'; from memchat.cli import main; main()"
 LEAN = os.environ.get("MEMCHAT_LEAN_PYTHON")
@@ -40,50 +41,27 @@ def post(url: str, body: dict) -> list[dict]:
         return json.loads(r.read())
 
 
+def run(command: list[str], cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """A command run outside the checkout, so that the installed memchat answers, not ./memchat."""
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
 def test_serve_answers_over_rest_without_torch(lean, small, tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        lean("serve", "--model", str(small / "model"), "--db", str(tmp_path / "s.db"), "--port", str(port))
-        + ["--kb", str(small / "small-kb.txt"), "--log-level", "warning"],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,  # not the checkout: the installed memchat, not ./memchat, must answer
-    )
-    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-    try:
-        for _ in range(300):
-            assert server.poll() is None, server.stderr.read()
-            try:
-                said = post(url, {"sender": "lean", "message": "hi"})
-                break
-            except OSError:
-                subprocess.run(["sleep", "0.1"])
+    with serving(small, tmp_path / "s.db", command=lean, cwd=tmp_path) as url:
+        said = post(f"{url}/webhooks/rest/webhook", {"sender": "lean", "message": "hi"})
         assert [m["text"] for m in said] == ["hello what can i help you with today"]
-        said = post(url, {"sender": "lean", "message": BOOKING})
+        said = post(f"{url}/webhooks/rest/webhook", {"sender": "lean", "message": BOOKING})
         # the search ran (the knowledge-base plugin) and its best result is proposed
         assert [m["text"] for m in said][-1] == "what do you think of this option: resto_a"
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def test_repl_and_replay_run_without_torch(lean, small, tmp_path):
-    repl = subprocess.run(
-        lean("repl", "--model", str(small / "model"), "--db", str(tmp_path / "r.db")),
-        input="hello\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    repl = run(lean("repl", "--model", str(small / "model"), "--db", str(tmp_path / "r.db")), tmp_path, "hello\n")
     assert repl.returncode == 0, repl.stderr
     assert "hello what can i help you with today" in repl.stdout
-    replay = subprocess.run(
+    replay = run(
         lean("replay", str(small / "model"), str(small / "small-dev.txt"), "--kb", str(small / "small-kb.txt")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+        tmp_path,
     )
     assert replay.returncode == 0, replay.stderr
     assert "per-response" in replay.stdout
@@ -94,7 +72,7 @@ def test_training_without_torch_says_what_to_install(lean, small, tmp_path):
         ("train", str(small), "--out", str(tmp_path)),
         ("evaluate", str(small / "model"), str(small / "small-dev.txt")),
     ):
-        done = subprocess.run(lean(*args), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        done = run(lean(*args), tmp_path)
         assert done.returncode == 1
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
         assert 'pip install "memchat[train]"' in done.stderr
