@@ -344,8 +344,12 @@ def converse(client: Client, user: User, rng: random.Random, slips: float) -> Re
                 state["unknown_tried"] = True
                 replies = send(
                     words("city", rng, user, slips, location=user.unknown_city),
-                    # the question again, naming the cities it knows; "Sorry, I didn't get that" may come first
-                    lambda r, i: r.startswith("In which city") or (i == 0 and r.startswith("Sorry, I didn't get")),
+                    # the question again, naming the cities it knows; "Sorry, I didn't get that" or
+                    # "Sorry, I don't know any restaurants in <the city>" may come first
+                    lambda r, i: (
+                        r.startswith("In which city")
+                        or (i == 0 and r.startswith(("Sorry, I didn't get", "Sorry, I don't know any restaurants in")))
+                    ),
                 )
                 continue
             user.said_goal.add(asked)
@@ -425,6 +429,7 @@ def main() -> None:
     ap.add_argument("--slips", type=float, default=0.1, help="share of words of 5+ letters with a slip")
     ap.add_argument("--show", type=int, default=0, help="print N failed conversations")
     ap.add_argument("--bank", choices=["a", "b", "c"], default="a", help="b, c: banks written later")
+    ap.add_argument("--misfits", action="store_true", help="print every reply that did not fit, after its message")
     args = ap.parse_args()
     global BANK
     BANK = {"a": SAY, "b": SAY_B, "c": SAY_C}[args.bank]
@@ -473,6 +478,14 @@ def main() -> None:
         f"stalls: {sum(r.stalls for r in rs)}; leaked internal text: {sum(r.leaks for r in rs)}; "
         f"loops: {sum(r.loops for r in rs)}"
     )
+    if args.misfits:
+        for _, r in results:
+            said = ""
+            for who, text in r.transcript:
+                if who == "user":
+                    said = text
+                elif who == "bot✗":
+                    print(f"misfit: {said!r} -> {text!r}")
     for _, r in [x for x in results if not x[1].success or x[1].stalls or x[1].loops][: args.show]:
         print("---")
         for who, text in r.transcript:

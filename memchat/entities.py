@@ -45,6 +45,7 @@ class EntityTable:
         self._near: dict[str, set[str]] | None = None  # fuzzy matching: deletion variant -> one-word entities
         self._part_near: dict[str, set[str]] = {}  # and -> the words of several-word entities
         self._known: frozenset[str] = frozenset()
+        self._known_near: dict[str, set[str]] = {}
         self.type_of = list(self.entities.values())  # entity id -> type index
         # subject word -> its entity words; kept as given, the bundle stores it
         self.subjects = {s: [w for w in words if w in self.ids] for s, words in (subjects or {}).items()}
@@ -109,6 +110,9 @@ class EntityTable:
         it is one slip away from (a letter left out, added, changed or two swapped, never the
         first): "itallian" is italian, "cheep" is cheap. Words under 4 letters never are."""
         self._known = frozenset(known)
+        # the other words a slip may be of: "thak" is thank with a letter left out sooner than
+        # thai with one changed
+        self._known_near = slip_index(k for k in self._known if k.isalpha() and k not in self._lookup)
         # only words of letters: a slip is looked up only when it is one (``_nearest``), and codes
         # such as resto_rome_cheap_2_phone (most of a knowledge base) would fill the index for nothing
         self._near = slip_index(k for k in self._lookup if " " not in k and k.isalpha())
@@ -120,7 +124,13 @@ class EntityTable:
             return None
         keys = near_words(token, self._near)
         ids = {self._lookup[k] for k in keys}
-        return ids.pop() if len(ids) == 1 else None  # two entities as near: neither
+        if len(ids) != 1:
+            return None  # two entities as near: neither
+        if all(len(k) == len(token) for k in keys) and any(
+            len(w) != len(token) for w in near_words(token, self._known_near)
+        ):
+            return None  # "thak": a letter changed from thai, but one left out of thank: not thai
+        return ids.pop()
 
     def _part(self, token: str) -> str:
         """``token``, or the one word of a several-word entity it is one slip from."""

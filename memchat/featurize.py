@@ -168,6 +168,13 @@ class Featurizer:
         self.spelling = slip_index(w for w in self.vocab.words if w.isalpha())
         self.entities.fuzzy(self.vocab.words)
 
+    def knows(self, token: str) -> bool:
+        """Whether the bot has seen ``token``: a word of its vocabulary or an entity value, or
+        (after ``correct_slips``) one slip from one such word."""
+        if token in self.vocab.ids or token in self.entities.ids:
+            return True
+        return self.spelling is not None and self._spell(token) != token
+
     def _spell(self, token: str) -> str:
         if len(token) < 4 or token in self.vocab.ids or not token.isalpha() or token in self.entities.ids:
             return token

@@ -75,6 +75,10 @@ class TurnState:
     taken: list[str] = field(default_factory=list)  # the actions of this turn, in order
     base_seq: int = 0  # the conversation's last seq before this turn
     pending: list[Event] = field(default_factory=list)  # this turn's events, stored by commit()
+    # what the bot says first, before the model: utter_unknown_SLOT and the slot filled with the
+    # words it has no record of ("Sorry, I don't know any restaurants in dublin"), or utter_default
+    # for a message of words it never saw
+    lead: tuple[str, dict] | None = None
 
 
 @dataclass
@@ -145,7 +149,15 @@ class DialogueManager:
         self.spec = spec
         self.continue_after = frozenset(continue_after)
         self.interpreter = (
-            Interpreter(ranker.featurizer.entities, spec.slot_mappings, spec.intent_examples) if spec else None
+            Interpreter(
+                ranker.featurizer.entities,
+                spec.slot_mappings,
+                spec.intent_examples,
+                spec.value_cues,
+                ranker.featurizer.knows,
+            )
+            if spec
+            else None
         )
 
     def respond(
@@ -201,7 +213,7 @@ class DialogueManager:
         the whole turn at once. ``history``: the conversation's events, when the caller has read them."""
         failures: list[PluginFailure] = []
         event = self._user_event(conversation_id, text, failures, message_id, metadata)
-        tracker, new, form_goes_on = None, [event], False
+        tracker, new, form_goes_on, lead = None, [event], False, None
         window = self.ranker.memory_size + 1
         if self.spec is not None:
             history = self.store.events(conversation_id) if history is None else history
@@ -212,11 +224,14 @@ class DialogueManager:
             slots.update({s: slot_text(v) for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
+            lead = self._lead(event.text, changed, requested)
             recent = history[-window:]
         else:
             recent = self.store.recent(conversation_id, window)
         last_seq = recent[-1].seq if recent else 0
-        turn = TurnState(conversation_id, [], last_seq, tracker, form_goes_on, failures=failures, base_seq=last_seq)
+        turn = TurnState(
+            conversation_id, [], last_seq, tracker, form_goes_on, failures=failures, base_seq=last_seq, lead=lead
+        )
         turn.turns = [e.turn() for e in (recent + self._keep(turn, new))[-window:] if _in_memory(e)]
         return turn
 
@@ -246,11 +261,19 @@ class DialogueManager:
         ranking = self.ranker.rank(turn.turns)
         if turn.step >= self.max_actions:
             return LISTEN, ranking  # a bot that never listens is made to
-        if turn.form_goes_on and turn.step == 0:
+        if turn.lead is not None and turn.step == 0:
+            return turn.lead[0], ranking  # "Sorry, I don't know any restaurants in dublin" first
+        lead = turn.lead is not None  # the actions taken before the form goes on
+        if turn.step == lead and turn.tracker.active_loop and (turn.form_goes_on or lead):
             return turn.tracker.active_loop, ranking  # the user answered the form's question
         failures: list[PluginFailure] = []
+        again = self._search_again(turn)
         ruled = follow_up(self.spec.rules, turn.taken, turn.tracker.slots, turn.tracker.active_loop)
-        if ruled is not None and (ruled == LISTEN or self.spec.renderable(ruled, turn.tracker.slots)):
+        if (
+            ruled is not None
+            and ruled not in again
+            and (ruled == LISTEN or self.spec.renderable(ruled, turn.tracker.slots))
+        ):
             # a follow-up rule: the chain the author wrote goes on, unless a plugin vetoes it
             args = {"conversation_id": turn.conversation_id, "reply": ruled, "history": list(turn.turns)}
             if not any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
@@ -260,17 +283,32 @@ class DialogueManager:
         not_now = LISTEN if turn.step == 0 and turn.tracker.latest_message != SILENCE else turn.previous
         slots = turn.tracker.slots
         active = turn.tracker.active_loop
-        # while a form waits, of its questions only the one for the slot it needs may be asked
-        wrong = {self.spec.ask(active, s) for s in self.spec.forms.get(active, ())} - {self._question(turn.tracker)}
+        # while a form waits, of its questions only the one for the slot it needs may be asked,
+        # and no custom action runs (a search on half the slots is the wrong search)
+        question = self._question(turn.tracker)
+        wrong = {self.spec.ask(active, s) for s in self.spec.forms.get(active, ())} - {question}
+
+        def allowed(c: str) -> bool:
+            if c in wrong or c in again or not self.spec.renderable(c, slots):
+                return False
+            if question is not None and self.spec.kind(c) == "action":
+                return False
+            if lead and active is None:  # after "I don't know any restaurants in dublin": a form, or listen
+                starts = turn.lead[0] != FALLBACK and self.spec.kind(c) == "form" and bool(self.spec.missing(c, slots))
+                return c == LISTEN or starts
+            return True
+
         action = self._choose(
-            turn.conversation_id,
-            ranking,
-            list(turn.turns),
-            failures,
-            not_again=not_now,
-            allowed=lambda c: c not in wrong and self.spec.renderable(c, slots),
+            turn.conversation_id, ranking, list(turn.turns), failures, not_again=not_now, allowed=allowed
         )
         turn.failures += failures
+        if (
+            action in (None, LISTEN)
+            and question is not None
+            and turn.previous in self.spec.form_resumes
+            and question not in turn.taken
+        ):
+            action = active  # off-topic answered: the form asks again, where it was (form_resumes)
         if (
             action in (None, LISTEN)
             and turn.tracker.latest_message != SILENCE
@@ -284,6 +322,7 @@ class DialogueManager:
                     for i in ranking.order()
                     if self.spec.kind(c := ranking.candidates[i]) == "response"
                     and c != turn.previous
+                    and c not in again
                     and self.spec.renderable(c, slots)
                 ),
                 action,
@@ -301,8 +340,12 @@ class DialogueManager:
         if kind == "response" and action == self._question(turn.tracker):
             self._fallback_first(turn, action, ranking)  # the model asked the form's question itself
         if kind == "response":
-            reply.message = self.spec.render(action, turn.tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
-            data = {"message": reply.message}
+            slots, data = turn.tracker.slots, {}
+            if turn.lead is not None and turn.step == 1:
+                slots = {**slots, **turn.lead[1]}
+                data["memory"] = False  # no story has it: the model reads the turn as if unsaid
+            reply.message = self.spec.render(action, slots, f"{turn.conversation_id}:{turn.last_seq}")
+            data["message"] = reply.message
         self._store(turn, [Event(BOT, action, data)])
         if kind == "listen":
             return True
@@ -326,6 +369,40 @@ class DialogueManager:
         """The slot the active form asks for: its first required slot not set."""
         missing = self.spec.missing(active, slots) if active else []
         return missing[0] if missing else None
+
+    def _search_again(self, turn: TurnState) -> set[str]:
+        """The knowledge-base search, and the actions a follow-up rule runs it after ("Let me
+        look for..."), when it ran in the bot's previous turn and the user's message since
+        changed none of the slots people fill: the same search again, right after, is a loop."""
+        search = (self.spec.kb or {}).get("search")
+        events = turn.tracker.events
+        users = [i for i, e in enumerate(events) if e.speaker == USER and e.text != SILENCE]
+        if not search or len(users) < 2:
+            return set()
+        previous = events[users[-2] + 1 : users[-1]]  # the bot's previous turn
+        if not any(e.speaker == BOT and e.text == search for e in previous):
+            return set()
+        filled = {s for s, entities in self.spec.slot_entities.items() if entities}
+        if any(
+            e.speaker == KB and e.text.split(" ")[:2] in (["slot", s] for s in filled) for e in events[users[-2] + 1 :]
+        ):
+            return set()
+        return {search} | {
+            a for a in self.spec.responses if follow_up(self.spec.rules, [a], turn.tracker.slots, None) == search
+        }
+
+    def _lead(self, text: str, changed: dict, requested: str | None) -> tuple[str, dict] | None:
+        """What the bot says first (``TurnState.lead``): when the user named a value it has no
+        record of, for a slot this message did not set, the domain's ``utter_unknown_SLOT`` if it
+        has one; when the message has no word the bot ever saw, ``utter_default`` if it has one."""
+        asked = next(iter(self.spec.slot_entities.get(requested) or []), None) if requested else None
+        for entity, words in self.interpreter.unknown_values(text, asked):
+            for slot, entities in self.spec.slot_entities.items():
+                if entity in entities and slot not in changed and f"utter_unknown_{slot}" in self.spec.responses:
+                    return f"utter_unknown_{slot}", {slot: words}
+        if not changed and FALLBACK in self.spec.responses and self.interpreter.unheard(text):
+            return FALLBACK, {}
+        return None
 
     def _slots_said(
         self,

@@ -78,3 +78,66 @@ def test_slips_are_read_as_the_words_they_stand_for_and_the_bot_is_never_silent(
     assert said[1].startswith("What do you think of")
     for text in ["thnaks a lot", "zzz qqq vvv", "what?"]:  # a slip; words it has never seen
         assert default_bot.respond("s", text), text
+
+
+def test_a_city_the_bot_has_no_record_of_is_named_and_the_question_comes_again(default_bot):
+    ask_city = "In which city? I know restaurants in London, Paris, Madrid, Rome, Berlin, Lisbon and Oslo."
+    assert default_bot.respond("u", "i'd love somewhere to eat in zurich") == [
+        "Sorry, I don't know any restaurants in zurich.",  # said first, whatever the model reads
+        "What kind of food would you like? I know italian, french, indian, japanese, mexican, thai, "
+        "spanish and chinese places.",
+    ]
+    assert default_bot.respond("u", "thai") == [ask_city]
+    # an unknown city beside a word the model reads as thanks: the city still comes first
+    assert default_bot.respond("u", "in dublin, thanks") == ["Sorry, I don't know any restaurants in dublin.", ask_city]
+    assert default_bot.respond("u", "tokyo it is") == ["Sorry, I don't know any restaurants in tokyo.", ask_city]
+    assert default_bot.respond("u", "paris") == ["How many people will be at the table?"]
+    assert default_bot.respond("u", "zzzz qqqq") == [  # no word it knows
+        "Sorry, I didn't get that.",
+        "How many people will be at the table?",
+    ]
+
+
+def _preferring(bot, first, then="action_listen"):
+    """A manager whose model ranks ``first`` best for a user's message, and ``then`` after the bot spoke."""
+    from memchat.babi import USER
+    from memchat.manager import DialogueManager
+    from memchat.ranker import Ranker, Ranking
+
+    class Preferring(Ranker):
+        def rank(self, turns):
+            ranking = super().rank(turns)
+            scores = ranking.scores.copy()
+            scores[ranking.candidates.index(first if turns[-1].speaker == USER else then)] = 1e9
+            return Ranking(scores, ranking.attention, ranking.memory, ranking.query, ranking.candidates)
+
+    r = bot.manager.ranker
+    return DialogueManager(
+        Preferring(r.config, r.weights, r.featurizer), bot.store, bot.manager.pm, spec=bot.manager.spec
+    )
+
+
+def test_after_an_off_topic_reply_the_form_asks_its_question_again(default_bot):
+    ask_food = default_bot.respond("o", "book me a table")[-1]
+    assert ask_food.startswith("What kind of food")
+    manager = _preferring(default_bot, "utter_out_of_scope")  # the model would listen after it
+    said = [r.message["text"] for r in manager.respond("o", "who wrote hamlet") if r.message]
+    assert said == [default_bot.manager.spec.responses["utter_out_of_scope"][0]["text"], ask_food]
+
+
+def test_no_custom_action_runs_while_a_form_waits_for_an_answer(default_bot):
+    default_bot.respond("w", "book me a table in rome")
+    manager = _preferring(default_bot, "action_search_restaurants")  # a search on half the slots
+    replies = manager.respond("w", "hmm let me think")
+    assert "action_search_restaurants" not in [r.text for r in replies]
+    assert not any(e.text.startswith("slot found") for e in default_bot.history("w"))
+
+
+def test_the_same_search_never_runs_again_right_after_itself(default_bot):
+    said = default_bot.respond("s", "a cheap thai restaurant in rome for 2 please")
+    assert said[-1].startswith("What do you think of")
+    manager = _preferring(default_bot, "utter_searching")  # the model would look again, for the same
+    replies = manager.respond("s", "sounds nice, go on")
+    assert not {"utter_searching", "action_search_restaurants"} & {r.text for r in replies}
+    replies = manager.respond("s", "make it french instead")  # a slot changed: a new search
+    assert [r.text for r in replies][:2] == ["utter_searching", "action_search_restaurants"]

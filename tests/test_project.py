@@ -14,6 +14,7 @@ from memchat.project import Project
 
 HERE = Path(__file__).resolve().parent
 PIZZERIA = HERE / "projects" / "pizzeria"
+DIALOGUES = HERE.parent / "dialogues"
 STARTER = HERE.parent / "memchat" / "starter"
 
 
@@ -419,3 +420,62 @@ def test_a_question_asked_again_comes_after_the_fallback_response(tmp_path):
         assert fallbacks
     finally:
         bot.close()
+
+
+def test_value_cues_are_the_words_an_entity_stands_beside():
+    from memchat.project.build import value_cues
+
+    cues = value_cues(Project.read(DIALOGUES))
+    assert "in" in cues["location"]["before"] and "food" in cues["cuisine"]["after"]
+    assert not any("please" in c["after"] or "a" in c["before"] for c in cues.values())  # beside everything
+
+
+def test_a_word_never_seen_where_a_value_goes_is_a_value_the_bot_lacks():
+    from memchat.entities import EntityTable
+    from memchat.project.runtime import Interpreter
+
+    table = EntityTable.from_values({"location": ["paris"], "cuisine": ["thai"]})
+    known = {"a", "table", "in", "it", "is", "who", "wrote", "the", "food", "please", "s", "winning", "thanks"}
+    cues = {"location": {"before": ["in"], "after": []}, "cuisine": {"before": [], "after": ["food"]}}
+    interpreter = Interpreter(table, {}, value_cues=cues, knows=known.__contains__)
+    found = {
+        text: interpreter.unknown_values(text, asked="location")
+        for text in ["a table in dublin", "korean food please", "tokyo it is", "in paris", "who wrote hamlet"]
+        + ["who's winning the football", "in dublin, thanks", "a table in the dublin area"]
+    }
+    assert found == {
+        "a table in dublin": [("location", "dublin")],
+        "korean food please": [("cuisine", "korean")],
+        "tokyo it is": [("location", "tokyo")],  # a short answer to the question
+        "in paris": [],  # a value it has
+        "who wrote hamlet": [],  # words it knows
+        "who's winning the football": [],  # a question is no answer
+        "in dublin, thanks": [("location", "dublin")],
+        "a table in the dublin area": [],  # nothing beside it says where
+    }
+    assert interpreter.unheard("zzzz qqqq") and not interpreter.unheard("zzzz paris") and not interpreter.unheard("?")
+
+
+def test_a_slip_nearer_another_word_is_no_entity():
+    from memchat.entities import EntityTable, tokenize
+
+    table = EntityTable.from_values({"cuisine": ["thai"], "price": ["cheap"]})
+    table.fuzzy(["thank", "cheer"])
+    find = {t: [table.words_of[i] for i in table.find(tokenize(t))] for t in ["thak you", "thia", "cheep"]}
+    # thank with a letter left out, sooner than thai with one changed; cheap and cheer one letter changed each
+    assert find == {"thak you": [], "thia": ["thai"], "cheep": ["cheap"]}
+
+
+def test_every_nlu_example_is_used_before_any_is_used_again():
+    from memchat.entities import EntityTable
+    from memchat.project.build import bot_spec
+    from memchat.project.generate import Generator
+    from memchat.project.runtime import Interpreter
+
+    project = Project.read(DIALOGUES)
+    table = EntityTable.from_values(project.entity_values(), project.synonyms())
+    spec = bot_spec(project)
+    dialogs = Generator(project, Interpreter(table, spec.slot_mappings), seed=0).dialogs(40)
+    said = {t.text for d in dialogs for t in d.turns if t.speaker == "user"}
+    off_topic = [ex.text for ex in project.data.examples["out_of_scope"]]
+    assert len(off_topic) > 40 and set(off_topic) <= said  # drawn at random, 80 draws leave ~7 out

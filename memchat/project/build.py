@@ -92,7 +92,48 @@ def bot_spec(project: Project) -> BotSpec:
         quiet_slots=[name for name, slot in d.slots.items() if not slot.influence],
         kb=kb,
         rules=compile_rules(project.data.stories),
+        value_cues=value_cues(project),
+        form_resumes=form_resumes(project),
     )
+
+
+def form_resumes(project: Project) -> list[str]:
+    """The responses a story or rule follows straight away with a form (``- action: utter_x``,
+    ``- action: booking_form``): what may interrupt a form, which then goes on."""
+    forms, responses, out = project.domain.forms, project.domain.responses, set()
+    for story in project.data.stories:
+        for a, b in zip(story.steps, story.steps[1:]):
+            if a.kind == b.kind == "action" and a.name in responses and b.name in forms:
+                out.add(a.name)
+    return sorted(out)
+
+
+def value_cues(project: Project, least: int = 3, share: float = 0.5) -> dict[str, dict[str, list[str]]]:
+    """The words right before and right after each entity's values in the NLU examples ("in"
+    before a location, "food" after a cuisine): those beside this entity's values at least
+    ``least`` times and in ``share`` of the examples' words they are followed (or preceded) by."""
+    from collections import Counter
+
+    from memchat.entities import tokenize
+
+    beside: dict[str, Counter] = {"before": Counter(), "after": Counter()}
+    anywhere: dict[str, Counter] = {"before": Counter(), "after": Counter()}
+    for examples in project.data.examples.values():
+        for ex in examples:
+            tokens = tokenize(ex.text)
+            anywhere["before"].update(tokens[:-1])  # a word with a word after it
+            anywhere["after"].update(tokens[1:])
+            for start, end, entity, _ in ex.entities:
+                head, tail = tokenize(ex.text[:start]), tokenize(ex.text[end:])
+                for side, word in (("before", head[-1] if head else None), ("after", tail[0] if tail else None)):
+                    if word is not None and word.isalpha():
+                        beside[side][entity, word] += 1
+    cues: dict[str, dict[str, list[str]]] = {}
+    for side, counts in beside.items():
+        for (entity, word), n in sorted(counts.items()):
+            if n >= least and n >= share * anywhere[side][word]:
+                cues.setdefault(entity, {"before": [], "after": []})[side].append(word)
+    return cues
 
 
 def candidate_text(action: str, spec: BotSpec) -> str:

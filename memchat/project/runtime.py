@@ -31,6 +31,12 @@ class BotSpec:
     quiet_slots: list[str] = field(default_factory=list)  # influence_conversation: false: kept out of memory
     kb: dict | None = None  # the knowledge base: rows, name, rank, search and suggest actions
     rules: list[dict] = field(default_factory=list)  # follow-up rules, applied as it talks (rules.py)
+    # entity -> {"before": words, "after": words}: the words its values sit beside in the NLU
+    # examples ("in [paris]", "[thai] food"), where a word the bot never saw is a value it lacks
+    value_cues: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # responses a story or rule follows with the form that was active ("off-topic while booking,
+    # then the booking goes on"): after one, the form asks its question again
+    form_resumes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +138,10 @@ class IntentMatcher:
         return max(self.examples, key=lambda e: cosine(e[1]))[0]
 
 
+# the words a question starts with: a message starting so is no answer naming a value
+_QUESTION = frozenset("who what when where why how which can could do does did is are will would".split())
+
+
 class Interpreter:
     """The entities of a message (the entity table: values, synonyms, several-word values) and
     the slots they fill, by each slot's mappings."""
@@ -141,9 +151,13 @@ class Interpreter:
         table: EntityTable,
         slot_mappings: dict[str, list[dict]],
         intent_examples: dict[str, list[str]] | None = None,
+        value_cues: dict[str, dict[str, list[str]]] | None = None,
+        knows=None,
     ):
         self.table = table
         self.mappings = slot_mappings
+        self.cues = {e: (set(c.get("before", ())), set(c.get("after", ()))) for e, c in (value_cues or {}).items()}
+        self.knows = knows  # token -> whether the bot has seen the word (a slip of one counts)
         self.matcher = IntentMatcher(intent_examples or {}, table)
         self.aliases_of: dict[str, list[str]] = {}  # value -> the other ways to say it
         for alias, word in table.aliases.items():
@@ -153,6 +167,56 @@ class Interpreter:
         """(entity, value) of each entity said in ``text``, in order; values as the table has them."""
         words = self.table.words_of
         return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
+
+    def unknown_values(self, text: str, asked: str | None = None) -> list[tuple[str, str]]:
+        """(entity, words) of each value the bot has no record of: a run of up to three words it
+        never saw, beside a word the entity's values sit beside in the NLU examples ("in dublin",
+        "korean food"); or, when the bot asked for ``asked`` (an entity), the one such word of a
+        short answer (``_short_answer``: "tokyo it is"). A run of unseen words anywhere else is no value."""
+        if self.knows is None or text == "<SILENCE>":
+            return []
+        tokens = tokenize(text)
+        inside = {k for _, a, b in self.table.spans(tokens) for k in range(a, b)}
+        new = [t.isalpha() and len(t) >= 3 and k not in inside and not self.knows(t) for k, t in enumerate(tokens)]
+        runs, k = [], 0
+        while k < len(tokens):
+            if new[k]:
+                end = k
+                while end < len(tokens) and new[end]:
+                    end += 1
+                runs.append((k, end))
+                k = end
+            else:
+                k += 1
+        words = [t for t in tokens if t[0].isalnum()]
+        out = []
+        for a, b in runs:
+            if b - a > 3:
+                continue
+            before = tokens[a - 1] if a else None
+            after = tokens[b] if b < len(tokens) else None
+            cued = [e for e, (pre, post) in self.cues.items() if before in pre or after in post]
+            if not cued and asked is not None and self._short_answer(words, tokens[a:b]) and len(runs) == 1:
+                cued = [asked]
+            if len(cued) == 1:
+                out.append((cued[0], " ".join(tokens[a:b])))
+        return out
+
+    def unheard(self, text: str) -> bool:
+        """Whether ``text`` has words and none the bot ever saw ("zzzz qqqq"): not understood."""
+        if self.knows is None or text == "<SILENCE>":
+            return False
+        tokens = tokenize(text)
+        words = [t for t in tokens if t.isalpha()]
+        return bool(words) and not self.table.spans(tokens) and not any(self.knows(t) for t in words)
+
+    @staticmethod
+    def _short_answer(words: list[str], run: list[str]) -> bool:
+        """Whether ``words`` read as a short answer naming ``run``: at most four words, ``run``
+        first or last ("tokyo it is", "the city is dublin"), and no question ("who's winning the
+        football" is none)."""
+        at_edge = words[: len(run)] == run or words[-len(run) :] == run
+        return len(words) <= 4 and at_edge and words[0].split("'")[0] not in _QUESTION
 
     def slots_from_text(
         self, text: str, active_loop: str | None = None, requested: str | None = None, intent: str | None = None
