@@ -34,7 +34,7 @@ from memchat.locks import LockProvider, default_locks
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.project.domain import LISTEN
 from memchat.project.rules import follow_up
-from memchat.project.runtime import BotSpec, Interpreter, conversation_state, slot_line, slot_text
+from memchat.project.runtime import SLOT_LINE, BotSpec, Interpreter, conversation_state, slot_line, slot_text
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
 
@@ -263,8 +263,8 @@ class DialogueManager:
             return LISTEN, ranking  # a bot that never listens is made to
         if turn.lead is not None and turn.step == 0:
             return turn.lead[0], ranking  # "Sorry, I don't know any restaurants in dublin" first
-        lead = turn.lead is not None  # the actions taken before the form goes on
-        if turn.step == lead and turn.tracker.active_loop and (turn.form_goes_on or lead):
+        led = int(turn.lead is not None)  # the actions taken before the form goes on: the lead's
+        if turn.step == led and turn.tracker.active_loop and (turn.form_goes_on or led):
             return turn.tracker.active_loop, ranking  # the user answered the form's question
         failures: list[PluginFailure] = []
         again = self._search_again(turn)
@@ -293,7 +293,7 @@ class DialogueManager:
                 return False
             if question is not None and self.spec.kind(c) == "action":
                 return False
-            if lead and active is None:  # after "I don't know any restaurants in dublin": a form, or listen
+            if led and active is None:  # after "I don't know any restaurants in dublin": a form, or listen
                 starts = turn.lead[0] != FALLBACK and self.spec.kind(c) == "form" and bool(self.spec.missing(c, slots))
                 return c == LISTEN or starts
             return True
@@ -341,7 +341,7 @@ class DialogueManager:
             self._fallback_first(turn, action, ranking)  # the model asked the form's question itself
         if kind == "response":
             slots, data = turn.tracker.slots, {}
-            if turn.lead is not None and turn.step == 1:
+            if turn.lead is not None and turn.step == 1 and action == turn.lead[0]:
                 slots = {**slots, **turn.lead[1]}
                 data["memory"] = False  # no story has it: the model reads the turn as if unsaid
             reply.message = self.spec.render(action, slots, f"{turn.conversation_id}:{turn.last_seq}")
@@ -383,10 +383,10 @@ class DialogueManager:
         if not any(e.speaker == BOT and e.text == search for e in previous):
             return set()
         filled = {s for s, entities in self.spec.slot_entities.items() if entities}
-        if any(
-            e.speaker == KB and e.text.split(" ")[:2] in (["slot", s] for s in filled) for e in events[users[-2] + 1 :]
-        ):
-            return set()
+        for e in events[users[-2] + 1 :]:  # the slots set since: the previous turn's and this message's
+            head, name, _ = (e.text.split(" ", 2) + ["", ""])[:3] if e.speaker == KB else ("", "", "")
+            if head == SLOT_LINE and name in filled:
+                return set()
         return {search} | {
             a for a in self.spec.responses if follow_up(self.spec.rules, [a], turn.tracker.slots, None) == search
         }

@@ -9,6 +9,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import groupby
 
 from memchat.entities import EntityTable, tokenize
 from memchat.project.domain import LISTEN, TEMPLATE_SLOT, is_unset, slot_text
@@ -178,16 +179,11 @@ class Interpreter:
         tokens = tokenize(text)
         inside = {k for _, a, b in self.table.spans(tokens) for k in range(a, b)}
         new = [t.isalpha() and len(t) >= 3 and k not in inside and not self.knows(t) for k, t in enumerate(tokens)]
-        runs, k = [], 0
-        while k < len(tokens):
-            if new[k]:
-                end = k
-                while end < len(tokens) and new[end]:
-                    end += 1
-                runs.append((k, end))
-                k = end
-            else:
-                k += 1
+        runs = []  # (first, end) of each run of unseen words
+        for unseen, group in groupby(range(len(tokens)), key=new.__getitem__):
+            at = list(group)
+            if unseen:
+                runs.append((at[0], at[-1] + 1))
         words = [t for t in tokens if t[0].isalnum()]
         out = []
         for a, b in runs:
