@@ -105,14 +105,14 @@ class EntityTable:
         in order of appearance, without repeats."""
         return list(dict.fromkeys(i for i, _, _ in self.spans(tokens)))
 
-    def fuzzy(self, known: Iterable[str]) -> None:
+    def fuzzy(self, known: Iterable[str], index: dict[str, set[str]] | None = None) -> None:
         """Match a word that is no known word (``known``: the vocabulary) to the one-word entity
         it is one slip away from (a letter left out, added, changed or two swapped, never the
         first): "itallian" is italian, "cheep" is cheap. Words under 4 letters never are."""
         self._known = frozenset(known)
-        # the other words a slip may be of: "thak" is thank with a letter left out sooner than
-        # thai with one changed
-        self._known_near = slip_index(k for k in self._known if k.isalpha() and k not in self._lookup)
+        # the other words a slip may be of ("thak" is thank with a letter left out sooner than thai
+        # with one changed): ``index``, the caller's slip index of ``known`` (the featurizer has one)
+        self._known_near = index if index is not None else slip_index(k for k in self._known if k.isalpha())
         # only words of letters: a slip is looked up only when it is one (``_nearest``), and codes
         # such as resto_rome_cheap_2_phone (most of a knowledge base) would fill the index for nothing
         self._near = slip_index(k for k in self._lookup if " " not in k and k.isalpha())
@@ -127,7 +127,7 @@ class EntityTable:
         if len(ids) != 1:
             return None  # two entities as near: neither
         if all(len(k) == len(token) for k in keys) and any(
-            len(w) != len(token) for w in near_words(token, self._known_near)
+            len(w) != len(token) for w in near_words(token, self._known_near) if w not in self._lookup
         ):
             return None  # "thak": a letter changed from thai, but one left out of thank: not thai
         return ids.pop()

@@ -166,7 +166,7 @@ class Featurizer:
         """From now on, a word the vocabulary lacks that is one slip from exactly one word it has
         (same first letter, 4 letters or more) is read as that word: "thnaks" is thanks."""
         self.spelling = slip_index(w for w in self.vocab.words if w.isalpha())
-        self.entities.fuzzy(self.vocab.words)
+        self.entities.fuzzy(self.vocab.words, self.spelling)
 
     def knows(self, token: str) -> bool:
         """Whether the bot has seen ``token``: a word of its vocabulary or an entity value, or

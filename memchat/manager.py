@@ -27,6 +27,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import islice
 
 from memchat.babi import BOT, KB, SILENCE, USER, Turn
 from memchat.errors import MemchatError
@@ -375,17 +376,21 @@ class DialogueManager:
         look for..."), when it ran in the bot's previous turn and the user's message since
         changed none of the slots people fill: the same search again, right after, is a loop."""
         search = (self.spec.kb or {}).get("search")
+        if not search:
+            return set()
         events = turn.tracker.events
-        users = [i for i, e in enumerate(events) if e.speaker == USER and e.text != SILENCE]
-        if not search or len(users) < 2:
+        # the last two messages of the user's, from the end: the conversation may be long
+        messages = (
+            i for i in range(len(events) - 1, -1, -1) if events[i].speaker == USER and events[i].text != SILENCE
+        )
+        said = list(islice(messages, 2))
+        if len(said) < 2:
             return set()
-        previous = events[users[-2] + 1 : users[-1]]  # the bot's previous turn
-        if not any(e.speaker == BOT and e.text == search for e in previous):
-            return set()
+        if not any(e.speaker == BOT and e.text == search for e in events[said[1] + 1 : said[0]]):
+            return set()  # not in the bot's previous turn
         filled = {s for s, entities in self.spec.slot_entities.items() if entities}
-        for e in events[users[-2] + 1 :]:  # the slots set since: the previous turn's and this message's
-            head, name, _ = (e.text.split(" ", 2) + ["", ""])[:3] if e.speaker == KB else ("", "", "")
-            if head == SLOT_LINE and name in filled:
+        for e in events[said[1] + 1 :]:  # the slots set since: the previous turn's and this message's
+            if e.speaker == KB and e.text.startswith(f"{SLOT_LINE} ") and e.text.split(" ")[1] in filled:
                 return set()
         return {search} | {
             a for a in self.spec.responses if follow_up(self.spec.rules, [a], turn.tracker.slots, None) == search

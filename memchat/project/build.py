@@ -3,7 +3,9 @@ runtime (responses, forms, slots, knowledge base) for the bundle."""
 
 from __future__ import annotations
 
-from memchat.entities import EntityTable
+from collections import Counter
+
+from memchat.entities import EntityTable, tokenize
 from memchat.featurize import Featurizer
 from memchat.project import Project
 from memchat.project.domain import LISTEN, TEMPLATE_SLOT
@@ -112,10 +114,6 @@ def value_cues(project: Project, least: int = 3, share: float = 0.5) -> dict[str
     """The words right before and right after each entity's values in the NLU examples ("in"
     before a location, "food" after a cuisine): those beside this entity's values at least
     ``least`` times and in ``share`` of the examples' words they are followed (or preceded) by."""
-    from collections import Counter
-
-    from memchat.entities import tokenize
-
     beside: dict[str, Counter] = {"before": Counter(), "after": Counter()}
     anywhere: dict[str, Counter] = {"before": Counter(), "after": Counter()}
     for examples in project.data.examples.values():
