@@ -100,7 +100,7 @@ def test_a_city_the_bot_has_no_record_of_is_named_and_the_question_comes_again(d
 
 def _preferring(bot, first, then="action_listen"):
     """A manager whose model ranks ``first`` best for a user's message, and ``then`` after the bot spoke."""
-    from memchat.babi import USER
+    from memchat.babi import SILENCE, USER
     from memchat.manager import DialogueManager
     from memchat.ranker import Ranker, Ranking
 
@@ -108,7 +108,8 @@ def _preferring(bot, first, then="action_listen"):
         def rank(self, turns):
             ranking = super().rank(turns)
             scores = ranking.scores.copy()
-            scores[ranking.candidates.index(first if turns[-1].speaker == USER else then)] = 1e9
+            said = turns[-1].speaker == USER and turns[-1].text != SILENCE  # not the bot going on
+            scores[ranking.candidates.index(first if said else then)] = 1e9
             return Ranking(scores, ranking.attention, ranking.memory, ranking.query, ranking.candidates)
 
     r = bot.manager.ranker
@@ -141,3 +142,12 @@ def test_the_same_search_never_runs_again_right_after_itself(default_bot):
     assert not {"utter_searching", "action_search_restaurants"} & {r.text for r in replies}
     replies = manager.respond("s", "make it french instead")  # a slot changed: a new search
     assert [r.text for r in replies][:2] == ["utter_searching", "action_search_restaurants"]
+
+
+def test_after_an_off_topic_reply_with_no_booking_under_way_the_bot_waits(default_bot):
+    said = default_bot.respond("t", "a cheap thai restaurant in rome for 2 please")
+    said += default_bot.respond("t", "yes please")
+    assert said[-1].startswith("Done: a table for 2")
+    manager = _preferring(default_bot, "utter_out_of_scope", then="utter_searching")  # the model would search again
+    replies = manager.respond("t", "any idea who won the match yesterday?")
+    assert [r.text for r in replies] == ["utter_out_of_scope"]  # the follow-up rule: then it listens
