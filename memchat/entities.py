@@ -126,10 +126,12 @@ class EntityTable:
         ids = {self._lookup[k] for k in keys}
         if len(ids) != 1:
             return None  # two entities as near: neither
-        if all(len(k) == len(token) for k in keys) and any(
-            len(w) != len(token) for w in near_words(token, self._known_near) if w not in self._lookup
-        ):
-            return None  # "thak": a letter changed from thai, but one left out of thank: not thai
+        # a known word a letter left out or added away, as near as any slip, or nearer: "thak" is
+        # a letter changed from thai, but one left out of thank; "thre" is a letter left out of
+        # three, and of there: neither is an entity ("cheep" stays cheap beside cheer: a tie of
+        # letters changed goes to the entity)
+        if any(len(w) != len(token) for w in near_words(token, self._known_near) if w not in self._lookup):
+            return None
         return ids.pop()
 
     def _part(self, token: str) -> str:

@@ -34,7 +34,7 @@ from memchat.errors import MemchatError
 from memchat.locks import LockProvider, default_locks
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.project.domain import LISTEN
-from memchat.project.rules import follow_up
+from memchat.project.rules import follow_up, holds, intent_rule
 from memchat.project.runtime import SLOT_LINE, BotSpec, Interpreter, conversation_state, slot_line, slot_text
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
@@ -80,6 +80,8 @@ class TurnState:
     # words it has no record of ("Sorry, I don't know any restaurants in dublin"), or utter_default
     # for a message of words it never saw
     lead: tuple[str, dict] | None = None
+    named: bool = False  # the user's message named a value of a slot people fill (new or not)
+    rule: dict | None = None  # the intent rule the message fired (rules.py), while its actions go on
 
 
 @dataclass
@@ -97,6 +99,13 @@ class Tracker:
 def _in_memory(event: Event) -> bool:
     """Whether the model reads ``event``: all but slots that do not influence the conversation."""
     return not (event.data and event.data.get("memory") is False)
+
+
+def _last_messages(events: list[Event], n: int) -> list[int]:
+    """The indexes of the user's last ``n`` messages (not the implicit silences), the last first:
+    found from the end, as a conversation may be long."""
+    said = (i for i in range(len(events) - 1, -1, -1) if events[i].speaker == USER and events[i].text != SILENCE)
+    return list(islice(said, n))
 
 
 def clean_text(text: str | bytes) -> str:
@@ -220,7 +229,7 @@ class DialogueManager:
             history = self.store.events(conversation_id) if history is None else history
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
             requested = self._requested(active, slots)
-            changed = self._slots_said(conversation_id, event.text, slots, failures, active, requested)
+            changed, said = self._slots_said(conversation_id, event.text, slots, failures, active, requested)
             new = [self._slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update({s: slot_text(v) for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
@@ -234,6 +243,10 @@ class DialogueManager:
             conversation_id, [], last_seq, tracker, form_goes_on, failures=failures, base_seq=last_seq, lead=lead
         )
         turn.turns = [e.turn() for e in (recent + self._keep(turn, new))[-window:] if _in_memory(e)]
+        if self.spec is not None:
+            turn.named = any(self.spec.slot_entities.get(s) for s in said)
+            if self.spec.intent_rules and lead is None and not changed and not turn.named:
+                turn.rule = self._intent_rule(event.text, tracker)
         return turn
 
     def why(self, conversation_id: str, seq: int) -> Ranking | None:
@@ -268,7 +281,11 @@ class DialogueManager:
         if turn.step == led and turn.tracker.active_loop and (turn.form_goes_on or led):
             return turn.tracker.active_loop, ranking  # the user answered the form's question
         failures: list[PluginFailure] = []
-        again = self._search_again(turn)
+        again = self._again(turn)
+        if turn.rule is not None:
+            ruled = self._rule_goes_on(turn, again)
+            if ruled is not None:
+                return ruled, ranking
         ruled = follow_up(self.spec.rules, turn.taken, turn.tracker.slots, turn.tracker.active_loop)
         if (
             ruled is not None
@@ -292,6 +309,8 @@ class DialogueManager:
         def allowed(c: str) -> bool:
             if c in wrong or c in again or not self.spec.renderable(c, slots):
                 return False
+            if c in turn.taken and self.spec.kind(c) == "response":
+                return False  # said already in this turn: a turn going round in a circle
             if question is not None and self.spec.kind(c) == "action":
                 return False
             if led and active is None:  # after "I don't know any restaurants in dublin": a form, or listen
@@ -322,7 +341,7 @@ class DialogueManager:
                     c
                     for i in ranking.order()
                     if self.spec.kind(c := ranking.candidates[i]) == "response"
-                    and c != turn.previous
+                    and c not in turn.taken
                     and c not in again
                     and self.spec.renderable(c, slots)
                 ),
@@ -371,30 +390,105 @@ class DialogueManager:
         missing = self.spec.missing(active, slots) if active else []
         return missing[0] if missing else None
 
-    def _search_again(self, turn: TurnState) -> set[str]:
-        """The knowledge-base search, and the actions a follow-up rule runs it after ("Let me
-        look for..."), when it ran in the bot's previous turn and the user's message since
-        changed none of the slots people fill: the same search again, right after, is a loop."""
-        search = (self.spec.kb or {}).get("search")
-        if not search:
-            return set()
+    def _again(self, turn: TurnState) -> set[str]:
+        """What would be the bot's previous turn again, right after it -- a loop (issue: "the same
+        action with the same arguments is not run twice in a row"):
+
+        - the knowledge-base search, and the actions a follow-up rule runs it after ("Let me look
+          for..."), when it ran in the bot's previous turn and no slot people fill changed since;
+          or when it ran before, no such slot was set since, and the user's message names no
+          value ("where will i find it" after a booking asks for no search);
+        - a response with slots in it ("What do you think of {restaurant}?") said in the bot's
+          previous turn, when none of its slots was set since and no custom action ran in this
+          turn (a new search may find the same restaurant): the same suggestion again.
+
+        A question with no slots in it (a form's) may come again: the user did not answer it."""
         events = turn.tracker.events
-        # the last two messages of the user's, from the end: the conversation may be long
-        messages = (
-            i for i in range(len(events) - 1, -1, -1) if events[i].speaker == USER and events[i].text != SILENCE
-        )
-        said = list(islice(messages, 2))
+        said = _last_messages(events, 2)
         if len(said) < 2:
             return set()
-        if not any(e.speaker == BOT and e.text == search for e in events[said[1] + 1 : said[0]]):
-            return set()  # not in the bot's previous turn
+        previous = range(said[1] + 1, said[0])  # the bot's previous turn
+        set_after = {}  # slot -> the last index it was set at, since the previous turn began
+        for i in range(said[1] + 1, len(events)):
+            e = events[i]
+            if e.speaker == KB and e.text.startswith(f"{SLOT_LINE} "):
+                set_after[e.text.split(" ")[1]] = i
+        again, question = set(), self._question(turn.tracker)
+        search = (self.spec.kb or {}).get("search")
         filled = {s for s, entities in self.spec.slot_entities.items() if entities}
-        for e in events[said[1] + 1 :]:  # the slots set since: the previous turn's and this message's
-            if e.speaker == KB and e.text.startswith(f"{SLOT_LINE} ") and e.text.split(" ")[1] in filled:
-                return set()
-        return {search} | {
-            a for a in self.spec.responses if follow_up(self.spec.rules, [a], turn.tracker.slots, None) == search
-        }
+        if search and not filled & set_after.keys():
+            ran = (i for i in range(said[0] - 1, -1, -1) if events[i].speaker == BOT and events[i].text == search)
+            last = next(ran, None)  # the last search before this message
+            if last is not None and (
+                last in previous or (not turn.named and not self._filled_since(events, last, filled))
+            ):
+                slots = turn.tracker.slots
+                announce = {a for a in self.spec.responses if follow_up(self.spec.rules, [a], slots, None) == search}
+                again |= {search} | announce
+        if any(self.spec.kind(a) == "action" for a in turn.taken):
+            return again  # an action ran since: it may have set the slots again, to the same values
+        for i in previous:
+            e = events[i]
+            if e.speaker == BOT and e.text != question and (names := self.spec.template_slots(e.text)):
+                if all(set_after.get(s, -1) < i for s in names):
+                    again.add(e.text)
+        return again
+
+    def _intent_rule(self, text: str, tracker: Tracker) -> dict | None:
+        """The intent rule a message fires: its intent certain, the rule's condition holding, and
+        the bot's last actions before it those the rule names."""
+        intent = self.interpreter.matcher.certain(text) if text != SILENCE else None
+        if intent is None:
+            return None
+        events = tracker.events
+        said = _last_messages(events, 2)  # events[said[0]] is this message
+        start = said[1] + 1 if len(said) > 1 else 0
+        before = [e.text for e in events[start : said[0]] if e.speaker == BOT and e.text != LISTEN]
+        base, _, sub = intent.partition("/")
+        rule = intent_rule(self.spec.intent_rules, base, before, tracker.slots, tracker.active_loop, len(said) == 1)
+        if rule is not None and sub:  # a retrieval intent: utter_faq says utter_faq/hours
+            own = [f"{a}/{sub}" if f"{a}/{sub}" in self.spec.responses else a for a in rule["actions"]]
+            rule = rule | {"actions": own}
+        return rule
+
+    def _rule_goes_on(self, turn: TurnState, again: set[str]) -> str | None:
+        """The intent rule's next action, or listen after its last (unless it says not to wait);
+        None, and the rule dropped, when its next action cannot be said now or a plugin vetoes it."""
+        rule, j = turn.rule, len(turn.taken)
+        if turn.taken != rule["actions"][:j]:
+            turn.rule = None
+            return None
+        if j == len(rule["actions"]):  # its end: a follow-up rule goes on, else it listens
+            turn.rule = None
+            tracker = turn.tracker
+            going_on = follow_up(self.spec.rules, turn.taken, tracker.slots, tracker.active_loop)
+            return LISTEN if rule["wait"] and going_on is None else None
+        action = rule["actions"][j]
+        tracker = turn.tracker
+        if (
+            action in again
+            or self.spec.kind(action) == "action"
+            and action not in self.spec.actions
+            or not self.spec.renderable(action, tracker.slots)
+            or (j and not holds(rule["states"][j], tracker.slots, tracker.active_loop))
+        ):
+            turn.rule = None
+            return None
+        failures: list[PluginFailure] = []
+        args = {"conversation_id": turn.conversation_id, "reply": action, "history": list(turn.turns)}
+        if any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
+            turn.rule = None
+            return None
+        turn.failures += failures
+        return action
+
+    @staticmethod
+    def _filled_since(events: list[Event], at: int, filled: set[str]) -> bool:
+        """Whether one of the slots ``filled`` was set after ``events[at]``."""
+        return any(
+            e.speaker == KB and e.text.startswith(f"{SLOT_LINE} ") and e.text.split(" ")[1] in filled
+            for e in events[at + 1 :]
+        )
 
     def _lead(self, text: str, changed: dict, requested: str | None) -> tuple[str, dict] | None:
         """What the bot says first (``TurnState.lead``): when the user named a value it has no
@@ -417,10 +511,11 @@ class DialogueManager:
         failures: list[PluginFailure],
         active: str | None = None,
         requested: str | None = None,
-    ) -> dict:
-        """The slots the user's text sets, as the plugins' ``validate_slot`` hook lets them."""
-        changed = {}
-        for slot, value in self.interpreter.slots_from_text(text, active, requested).items():
+    ) -> tuple[dict, set[str]]:
+        """The slots the user's text sets, as the plugins' ``validate_slot`` hook lets them, and
+        the slots it names (set to their value again, or not)."""
+        changed, said = {}, self.interpreter.slots_from_text(text, active, requested)
+        for slot, value in said.items():
             args = {"conversation_id": conversation_id, "slot": slot, "value": value, "slots": slots}
             verdicts = [v for _, v in call_each(self.pm, "validate_slot", failures, args)]
             if any(v is False for v in verdicts):
@@ -428,7 +523,7 @@ class DialogueManager:
             value = next((v for v in verdicts if v is not True), value)
             if slots.get(slot) != slot_text(value):
                 changed[slot] = value
-        return changed
+        return changed, set(said)
 
     def _user_event(
         self,

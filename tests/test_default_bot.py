@@ -151,3 +151,38 @@ def test_after_an_off_topic_reply_with_no_booking_under_way_the_bot_waits(defaul
     manager = _preferring(default_bot, "utter_out_of_scope", then="utter_searching")  # the model would search again
     replies = manager.respond("t", "any idea who won the match yesterday?")
     assert [r.text for r in replies] == ["utter_out_of_scope"]  # the follow-up rule: then it listens
+
+
+def test_the_same_suggestion_never_comes_again_right_after_itself(default_bot):
+    said = default_bot.respond("g", "a cheap thai restaurant in rome for 2 please")
+    assert said[-1].startswith("What do you think of")
+    manager = _preferring(default_bot, "utter_suggest")  # the model would propose the same again
+    replies = manager.respond("g", "hmm let me think")
+    assert said[-1] not in [r.message["text"] for r in replies if r.message]
+    # a new restaurant picked: its suggestion is no repeat
+    assert default_bot.respond("g", "show me another one")[-1] not in (said[-1], None)
+
+
+def test_a_search_is_not_run_again_for_a_message_naming_no_value(default_bot):
+    said = default_bot.respond("n", "a cheap thai restaurant in rome for 2 please")
+    said += default_bot.respond("n", "yes please")
+    assert said[-1].startswith("Done: a table for 2")
+    manager = _preferring(default_bot, "utter_searching")  # the model would look again, for the same
+    replies = manager.respond("n", "hmm, what now")
+    assert not {"utter_searching", "action_search_restaurants"} & {r.text for r in replies}
+    # the same values said again: the user restates the request, and it is searched again
+    replies = manager.respond("n", "a cheap thai restaurant in rome for 2 again please")
+    assert [r.text for r in replies][:2] == ["utter_searching", "action_search_restaurants"]
+
+
+def test_a_message_whose_intent_is_certain_gets_its_rule_whatever_the_model_ranks(default_bot):
+    default_bot.respond("i", "a cheap thai restaurant in rome for 2 please")
+    manager = _preferring(default_bot, "utter_goodbye")  # the model would say goodbye
+    # an NLU example of ask_address: certain; the rule "the address when asked", then it listens
+    assert [r.text for r in manager.respond("i", "where is the restaurant")] == ["utter_address"]
+    assert default_bot.history("i")[-1].text == "action_listen"
+    # near affirm, and near inform too: not certain, so the model decides
+    assert [r.text for r in manager.respond("i", "sounds nice, go on")] == ["utter_goodbye"]
+    # a form waiting for its answer is not interrupted by a rule that does not say so
+    assert default_bot.respond("j", "book me a table")[-1].startswith("What kind of food")
+    assert [r.text for r in manager.respond("j", "thanks a lot")][0] == "utter_goodbye"

@@ -242,14 +242,14 @@ def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent(
     from memchat.entities import EntityTable, tokenize
 
     table = EntityTable.from_values(
-        {"cuisine": ["italian", "thai"], "price": ["cheap", "moderate", "expensive"]},
+        {"cuisine": ["italian", "thai"], "price": ["cheap", "moderate", "expensive"], "people": ["three"]},
         {"budget": "cheap", "mid range": "moderate"},
     )
-    table.fuzzy(["that", "cheer", "the", "mid", "range", "rage"])
+    table.fuzzy(["that", "cheer", "the", "mid", "range", "rage", "there"])
     found = {
         text: [table.words_of[i] for i in table.find(tokenize(text))]
         for text in ["itallian please", "cheep", "somethin expnsive", "budgett", "that one", "cheer up", "thia"]
-        + ["mid rnage", "mid arnge", "mid rage", "rnage"]
+        + ["mid rnage", "mid arnge", "mid rage", "rnage", "thre", "threee"]
     }
     assert found == {
         "itallian please": ["italian"],
@@ -263,6 +263,8 @@ def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent(
         "mid arnge": ["moderate"],
         "mid rage": [],  # a word the bot knows is never bent
         "rnage": [],  # a word of a several-word value alone is no value
+        "thre": [],  # a letter left out of three, and of there: neither
+        "threee": ["three"],
     }
 
 
@@ -479,3 +481,55 @@ def test_every_nlu_example_is_used_before_any_is_used_again():
     said = {t.text for d in dialogs for t in d.turns if t.speaker == "user"}
     off_topic = [ex.text for ex in project.data.examples["out_of_scope"]]
     assert len(off_topic) > 40 and set(off_topic) <= said  # drawn at random, 80 draws leave ~7 out
+
+
+INTENT_RULES = """
+- rule: a yes to the order's confirmation places it
+  steps:
+  - action: utter_confirm
+  - intent: affirm
+  - action: action_place_order
+- rule: a greeting in the middle
+  condition:
+  - active_loop: pizza_form
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - action: pizza_form
+  - active_loop: pizza_form
+"""
+
+
+def test_intent_rules_apply_after_their_actions_and_in_their_state(tmp_path):
+    from memchat.project.build import bot_spec
+    from memchat.project.rules import intent_rule
+
+    spec = bot_spec(Project.read(_with_follow_ups(tmp_path, INTENT_RULES)))
+    rules = {r["name"]: r for r in spec.intent_rules}
+    assert set(rules) >= {"a yes to the order's confirmation places it", "answer questions at any time"}
+    assert not any(r["actions"][0].startswith("utter_confirm") for r in spec.rules)  # no follow-up rule
+    yes = rules["a yes to the order's confirmation places it"]
+    assert (yes["intent"], yes["before"], yes["actions"]) == ("affirm", ["utter_confirm"], ["action_place_order"])
+    assert intent_rule(spec.intent_rules, "affirm", ["utter_ask_size", "utter_confirm"], {}, None, False) is yes
+    assert intent_rule(spec.intent_rules, "affirm", ["utter_greet"], {}, None, False) is None  # not after it
+    greet = rules["a greeting in the middle"]
+    assert intent_rule(spec.intent_rules, "greet", [], {}, "pizza_form", False) is greet
+    start = intent_rule(spec.intent_rules, "greet", [], {}, None, True)
+    assert start["name"] == "greet at the start"
+    assert intent_rule(spec.intent_rules, "greet", [], {}, None, False) is None  # not at the start
+    # a rule with no active_loop condition does not interrupt a form
+    assert intent_rule(spec.intent_rules, "goodbye", [], {}, "pizza_form", False) is None
+    assert intent_rule(spec.intent_rules, "goodbye", [], {}, None, False)["actions"] == ["utter_goodbye"]
+
+
+def test_an_intent_is_certain_only_near_one_intent_and_far_from_the_others():
+    from memchat.project.runtime import IntentMatcher
+
+    m = IntentMatcher(
+        {"thank": ["thanks a lot", "thank you"], "deny": ["no thanks", "no"], "faq/hours": ["when are you open"]}
+    )
+    assert m.certain("thanks a lot!") == "thank"
+    assert m.certain("no thanks a lot") is None  # near both: thank and deny
+    assert m.certain("a table for two") is None  # near nothing
+    assert m.certain("when are you open today") == "faq/hours"  # a retrieval intent, whole
+    assert m.intent("no thanks a lot") in ("thank", "deny")

@@ -10,7 +10,7 @@ from memchat.featurize import Featurizer
 from memchat.project import Project
 from memchat.project.domain import LISTEN, TEMPLATE_SLOT
 from memchat.project.generate import Generator
-from memchat.project.rules import compile_rules
+from memchat.project.rules import compile_intent_rules, compile_rules
 from memchat.project.runtime import BotSpec, Interpreter
 
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
@@ -94,6 +94,7 @@ def bot_spec(project: Project) -> BotSpec:
         quiet_slots=[name for name, slot in d.slots.items() if not slot.influence],
         kb=kb,
         rules=compile_rules(project.data.stories),
+        intent_rules=compile_intent_rules(project.data.stories),
         value_cues=value_cues(project),
         form_resumes=form_resumes(project),
     )
@@ -172,9 +173,10 @@ def stale_reason(folder, bundle) -> str | None:
 
 
 def intent_examples(project: Project) -> dict[str, list[str]]:
-    """The NLU examples, when a slot mapping names intents (``from_intent``, ``intent:``): the bot
-    then needs them live to tell a message's intent; otherwise nothing."""
-    if not any(
+    """The NLU examples, when a slot mapping names intents (``from_intent``, ``intent:``) or the
+    project has intent rules: the bot then needs them live to tell a message's intent; otherwise
+    nothing."""
+    if not compile_intent_rules(project.data.stories) and not any(
         "intent" in m or "not_intent" in m or m["type"] == "from_intent"
         for slot in project.domain.slots.values()
         for m in slot.mappings

@@ -14,9 +14,21 @@ after booking, a turn of slips) can still make it stop half-way. So, as Rasa's R
 memchat applies these rules with certainty: when the actions the bot has just taken in this turn
 end with a rule's first actions, and the rule's ``slot_was_set`` and ``active_loop`` steps there
 hold (``condition`` too), the rule's next action is taken; after its last action the bot listens,
-unless ``wait_for_user_input: false``. Like every rule, they are training data as well. Rules
-that begin with an intent are learned by the model only: memchat has no intent classifier to
-trigger them with certainty.
+unless ``wait_for_user_input: false``. Like every rule, they are training data as well.
+
+A rule with one user step (an intent), after the actions the bot must have just taken, if any:
+
+    - rule: the address when asked
+      steps:
+      - intent: ask_address
+      - action: utter_address
+
+is an intent rule: when the bot is certain of the message's intent (``IntentMatcher.certain``:
+the nearest NLU example by character 3-grams is close, and far closer than any other intent's),
+the message sets no slot, and the rule's condition holds, its actions are taken, then the bot
+listens (as RulePolicy does after a rule's intent). A rule with no ``active_loop`` condition does
+not interrupt a form that waits for an answer. Otherwise -- an intent the bot is not sure of,
+entities in the user step -- the model alone decides, from what it learned of the rule.
 """
 
 from __future__ import annotations
@@ -27,8 +39,68 @@ from memchat.project.domain import LISTEN, is_unset, slot_text
 
 
 def is_follow_up(story: Story) -> bool:
-    """A rule the bot applies as it talks: its steps begin with an action."""
-    return story.rule and bool(story.steps) and story.steps[0].kind == "action"
+    """A rule the bot applies as it talks: its steps begin with an action, and it has no intent."""
+    return story.rule and bool(story.steps) and story.steps[0].kind == "action" and not any(_intents(story.steps))
+
+
+def _intents(steps) -> list:
+    return [s for s in steps if s.kind == "intent"]
+
+
+def is_intent_rule(story: Story) -> bool:
+    """A rule applied when its intent is certain: one intent (no entities), the actions the bot
+    took just before it, and after it actions (slot_was_set and active_loop between them)."""
+    intents = _intents(story.steps)
+    if not story.rule or len(intents) != 1 or intents[0].entities:
+        return False
+    at = story.steps.index(intents[0])
+    after = story.steps[at + 1 :]
+    return (
+        bool(after)
+        and after[0].kind == "action"
+        and all(s.kind == "action" for s in story.steps[:at])
+        and all(s.kind in ("action", "slot_was_set", "active_loop") for s in after)
+    )
+
+
+def compile_intent_rule(story: Story) -> dict:
+    """An intent rule as a bundle keeps it: ``intent``; ``before``, the bot's last actions before
+    the message; ``actions`` and ``states`` as a follow-up rule's (``compile_rule``), the
+    condition holding at the first; ``start``: only as a conversation's first message."""
+    at = story.steps.index(_intents(story.steps)[0])
+    rule = compile_rule(Story(story.name, story.steps[at + 1 :], True, story.condition, at=story.at))
+    rule["wait"] = story.wait_for_user_input
+    return rule | {
+        "intent": story.steps[at].name,
+        "before": [s.name for s in story.steps[:at]],
+        "start": story.conversation_start,
+    }
+
+
+def compile_intent_rules(stories: list[Story]) -> list[dict]:
+    return [compile_intent_rule(s) for s in stories if is_intent_rule(s)]
+
+
+def intent_rule(
+    rules: list[dict], intent: str, before: list[str], slots: dict[str, str], active_loop: str | None, first: bool
+) -> dict | None:
+    """The intent rule that applies to a message of ``intent``: the bot's last actions before it
+    were ``before``; ``first``, whether it is the conversation's first message. Of those that
+    apply, the one with the most actions before the intent, then the first written."""
+    best = None
+    for rule in rules:
+        state = rule["states"][0]
+        if rule["intent"] != intent or (rule["start"] and not first):
+            continue
+        if rule["before"] and before[-len(rule["before"]) :] != rule["before"]:
+            continue
+        if "active_loop" not in state and active_loop is not None:
+            continue  # a form waits for its answer: only a rule that says so interrupts it
+        if not holds(state, slots, active_loop):
+            continue
+        if best is None or len(rule["before"]) > len(best["before"]):
+            best = rule
+    return best
 
 
 def compile_rule(story: Story) -> dict:
@@ -75,7 +147,7 @@ def compile_rules(stories: list[Story]) -> list[dict]:
     return rules
 
 
-def _holds(state: dict, slots: dict[str, str], active_loop: str | None) -> bool:
+def holds(state: dict, slots: dict[str, str], active_loop: str | None) -> bool:
     if "active_loop" in state and state["active_loop"] != active_loop:
         return False
     for slot, value in state["slots"].items():
@@ -94,7 +166,7 @@ def follow_up(rules: list[dict], taken: list[str], slots: dict[str, str], active
         for j in range(min(len(actions), len(taken)), best_len, -1):
             if taken[-j:] != actions[:j]:
                 continue
-            if not _holds(rule["states"][j], slots, active_loop):
+            if not holds(rule["states"][j], slots, active_loop):
                 continue
             nxt = actions[j] if j < len(actions) else (LISTEN if rule["wait"] else None)
             if nxt is not None:
