@@ -119,12 +119,18 @@ class IntentMatcher:
 
     def __init__(self, examples: dict[str, list[str]], table: EntityTable | None = None):
         self.table = table
-        self.examples = [
-            (intent, grams, sum(v * v for v in grams.values()) ** 0.5)  # faq/hours: a retrieval intent
-            for intent, texts in examples.items()
-            for t in texts
-            if (grams := self._grams(t))
-        ]
+        self.intents: list[str] = []  # of each example: faq/hours for a retrieval intent
+        self.norms: list[float] = []  # of each example's 3-gram counts
+        self.postings: dict[str, list[tuple[int, int]]] = {}  # 3-gram -> (example, count): a message
+        for intent, texts in examples.items():  # meets only the examples it shares a 3-gram with
+            for t in texts:
+                grams = self._grams(t)
+                if not grams:
+                    continue
+                for g, n in grams.items():
+                    self.postings.setdefault(g, []).append((len(self.intents), n))
+                self.intents.append(intent)
+                self.norms.append(sum(v * v for v in grams.values()) ** 0.5)
 
     def _grams(self, text: str) -> Counter:
         tokens = tokenize(text)
@@ -135,15 +141,20 @@ class IntentMatcher:
         return Counter(marked[i : i + 3] for i in range(len(marked) - 2))
 
     def _nearest(self, text: str) -> list[tuple[float, str]]:
-        """(cosine, intent) of the nearest example of each intent, nearest first."""
+        """(cosine, intent) of the nearest example of each intent sharing a 3-gram with ``text``,
+        nearest first."""
         grams = self._grams(text)
         if not grams:
             return []
+        dots: dict[int, float] = {}
+        for g, n in grams.items():
+            for example, count in self.postings.get(g, ()):
+                dots[example] = dots.get(example, 0.0) + n * count
         norm = sum(v * v for v in grams.values()) ** 0.5
         best: dict[str, float] = {}
-        for intent, other, other_norm in self.examples:
-            dot = sum(n * other[g] for g, n in grams.items() if g in other)
-            best[intent] = max(best.get(intent, 0.0), dot / (norm * other_norm))
+        for example, dot in dots.items():
+            intent = self.intents[example]
+            best[intent] = max(best.get(intent, 0.0), dot / (norm * self.norms[example]))
         return sorted(((c, i) for i, c in best.items()), reverse=True)
 
     def intent(self, text: str) -> str | None:
