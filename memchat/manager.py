@@ -5,9 +5,11 @@ processes and, on PostgreSQL, hosts):
 
 1. the plugins' ``rewrite_user_turn`` hook may rewrite the text; for a project bot, the entities
    of the text set slots (``slot NAME VALUE`` lines, just before the user's event);
-2. the bot acts until it listens: a follow-up rule of the project says the next action, or the
-   model ranks the candidates over the memory window and the best one that no plugin vetoes
-   (``veto_reply``), and that is not the action it just took, is taken. A project bot's response
+2. the bot acts until it listens: an intent rule of the project (when the bot is sure of the
+   message's intent) or a follow-up rule says the next action, or the model ranks the
+   candidates over the memory window and the best one that no plugin vetoes (``veto_reply``),
+   and that is not the action it just took nor done again right after itself (``_again``), is
+   taken. A project bot's response
    is sent filled from the slots; a custom action runs through the plugins' ``execute_action``
    hook (its result lines and slots go into the memory); a form asks for its missing slots;
    ``action_listen`` ends the turn. A dialog bAbI bot's ``api_call`` runs likewise, and after a
