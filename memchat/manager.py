@@ -313,6 +313,8 @@ class DialogueManager:
                 return False
             if c in turn.taken and self.spec.kind(c) == "response":
                 return False  # said already in this turn: a turn going round in a circle
+            if c in self.spec.action_results and turn.previous != self.spec.action_results[c]:
+                return False  # "That was the last one I know of", with no suggestion looked for
             if question is not None and self.spec.kind(c) == "action":
                 return False
             if led and active is None:  # after "I don't know any restaurants in dublin": a form, or listen
@@ -345,6 +347,7 @@ class DialogueManager:
                     if self.spec.kind(c := ranking.candidates[i]) == "response"
                     and c not in turn.taken
                     and c not in again
+                    and self.spec.action_results.get(c, turn.previous) == turn.previous
                     and self.spec.renderable(c, slots)
                 ),
                 action,
@@ -402,7 +405,9 @@ class DialogueManager:
           value ("where will i find it" after a booking asks for no search);
         - a response with slots in it ("What do you think of {restaurant}?") said in the bot's
           previous turn, when none of its slots was set since and no custom action ran in this
-          turn (a new search may find the same restaurant): the same suggestion again.
+          turn (a new search may find the same restaurant): the same suggestion again;
+        - the knowledge-base suggestion, when it ran in the bot's previous turn and found none
+          left (``found`` false), and no slot people fill changed since.
 
         A question with no slots in it (a form's) may come again: the user did not answer it."""
         events = turn.tracker.events
@@ -427,6 +432,14 @@ class DialogueManager:
                 slots = turn.tracker.slots
                 announce = {a for a in self.spec.responses if follow_up(self.spec.rules, [a], slots, None) == search}
                 again |= {search} | announce
+        suggest = (self.spec.kb or {}).get("suggest")
+        if (
+            suggest
+            and turn.tracker.slots.get("found") == "false"
+            and not filled & set_after.keys()
+            and any(events[i].speaker == BOT and events[i].text == suggest for i in previous)
+        ):
+            again.add(suggest)  # none was left then, and nothing changed since: none is left now
         if any(self.spec.kind(a) == "action" for a in turn.taken):
             return again  # an action ran since: it may have set the slots again, to the same values
         for i in previous:

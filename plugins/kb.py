@@ -127,12 +127,19 @@ def suggest(kb: dict, tracker) -> dict:
     """The suggest action: the best row of the last search not suggested since; its columns set
     the slots named like them. ``found`` is false when none is left."""
     name = kb["name"]
+    # the names suggested since the last search: the name slot's value after each suggestion,
+    # read at the bot's next event (a suggestion may set it to the value it had: no slot event)
     suggested: set[str] = set()
-    for e in tracker.events:  # the names suggested since the last search
-        if e.speaker == "bot" and e.text == kb["search"]:
-            suggested = set()
+    current, suggesting = None, False
+    for e in tracker.events:
+        if e.speaker == "bot":
+            if suggesting and current:
+                suggested.add(current)
+            suggesting = e.text == kb["suggest"]
+            if e.text == kb["search"]:
+                suggested = set()
         elif e.speaker == "kb" and e.text.startswith(f"slot {name} "):
-            suggested.add(e.text.split(" ", 2)[2].lower())
+            current = e.text.split(" ", 2)[2].lower()
     left = [r for r in _matching(kb, tracker) if r[name].lower() not in suggested]
     if not left:
         return {"slots": {"found": False}}

@@ -186,3 +186,38 @@ def test_a_message_whose_intent_is_certain_gets_its_rule_whatever_the_model_rank
     # a form waiting for its answer is not interrupted by a rule that does not say so
     assert default_bot.respond("j", "book me a table")[-1].startswith("What kind of food")
     assert [r.text for r in manager.respond("j", "thanks a lot")][0] == "utter_goodbye"
+
+
+def test_another_one_after_a_new_search_that_found_the_same_restaurant_is_another(default_bot):
+    first = default_bot.respond("k", "a cheap thai restaurant in rome for 2 please")[-1]
+    again = default_bot.respond("k", "for 3 people then")  # a new search: the same restaurant is the best
+    assert again[0].startswith("Let me look for a cheap thai restaurant in rome for 3") and again[-1] == first
+    # its slot set to the value it had (no slot event): still a suggestion since the search
+    other = default_bot.respond("k", "another one please")[-1]
+    assert other.startswith("What do you think of") and other != first
+
+
+def test_a_response_telling_an_action_s_result_is_said_only_right_after_it(default_bot):
+    spec = default_bot.manager.spec
+    assert spec.action_results == {
+        "utter_no_more": "action_suggest_restaurant",
+        "utter_no_results": "action_search_restaurants",
+    }
+    default_bot.respond("r", "a cheap thai restaurant in rome for 2 please")
+    manager = _preferring(default_bot, "utter_no_more")  # the model would say none is left
+    replies = manager.respond("r", "hmm let me think")
+    assert "utter_no_more" not in [r.text for r in replies]
+
+
+def test_the_suggestion_that_found_none_left_does_not_run_again_with_nothing_changed(default_bot):
+    rows = [
+        r
+        for r in default_bot.manager.spec.kb["rows"]
+        if (r["cuisine"], r["location"], r["price"]) == ("italian", "rome", "moderate")
+    ]
+    assert len(rows) == 1  # one restaurant: after it, none is left
+    default_bot.respond("l", "a moderate italian restaurant in rome for 2 please")
+    assert default_bot.respond("l", "another one please")[-1].startswith("That was the last one")
+    manager = _preferring(default_bot, "action_suggest_restaurant")  # the model would look once more
+    replies = manager.respond("l", "hmm let me think")
+    assert "action_suggest_restaurant" not in [r.text for r in replies]

@@ -97,7 +97,26 @@ def bot_spec(project: Project) -> BotSpec:
         intent_rules=compile_intent_rules(project.data.stories),
         value_cues=value_cues(project),
         form_resumes=form_resumes(project),
+        action_results=action_results(project),
     )
+
+
+def action_results(project: Project) -> dict[str, str]:
+    """The responses that tell a custom action's result: those every story and rule says right
+    after the same custom action (``slot_was_set`` steps between them aside), as "That was the
+    last one I know of" after the suggestion. Said anywhere else, they would tell a result that
+    is not there."""
+    actions, responses = set(project.domain.actions), project.domain.responses
+    after: dict[str, set[str | None]] = {}
+    for story in project.data.stories:
+        before = None
+        for step in story.steps:
+            if step.kind == "slot_was_set":
+                continue
+            if step.kind == "action" and step.name in responses:
+                after.setdefault(step.name, set()).add(before if before in actions else None)
+            before = step.name if step.kind == "action" else None
+    return {r: a for r, (a, *more) in sorted(after.items()) if not more and a is not None}
 
 
 def form_resumes(project: Project) -> list[str]:

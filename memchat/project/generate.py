@@ -49,6 +49,7 @@ class Generator:
         self.domain, self.data = project.domain, project.data
         self.rng = random.Random(seed)
         self.decks: dict[tuple, list] = {}  # _draw's shuffled examples not dealt yet
+        self.trial = False  # drawing for a prefix (_prefix), not dealing from the decks
         self.values = {e: v for e, v in project.entity_values().items() if v}
         self.by_checkpoint: dict[str, list[Story]] = {}
         for story in self.data.stories:
@@ -65,6 +66,8 @@ class Generator:
         """One of ``items`` (the same list for the same ``key``), dealt like cards: each once, in
         shuffled order, before any again -- every NLU example gets into the training dialogues
         (drawn at random, the default bot's 80 draws of its 44 off-topic examples left 8 out)."""
+        if self.trial:  # a prefix, cut at a random point: what it drew may be thrown away
+            return self.rng.choice(items)
         deck = self.decks.get(key)
         if not deck:
             deck = self.decks[key] = list(items)
@@ -99,7 +102,11 @@ class Generator:
         if not stories:
             return
         trial = _State(slots=dict(state.slots))
-        self.run(trial, self.rng.choice(stories).steps, None, 0)
+        self.trial = True
+        try:
+            self.run(trial, self.rng.choice(stories).steps, None, 0)
+        finally:
+            self.trial = False
         cuts = [k + 1 for k, t in enumerate(trial.turns) if t.text == LISTEN]
         if cuts:
             cut = self.rng.choice(cuts)

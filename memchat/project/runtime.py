@@ -39,6 +39,9 @@ class BotSpec:
     # responses a story or rule follows with the form that was active ("off-topic while booking,
     # then the booking goes on"): after one, the form asks its question again
     form_resumes: list[str] = field(default_factory=list)
+    # response -> the custom action every story and rule says it right after ("That was the last
+    # one I know of" after the suggestion): said only right after it
+    action_results: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
