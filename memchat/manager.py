@@ -167,6 +167,7 @@ class DialogueManager:
                 spec.intent_examples,
                 spec.value_cues,
                 ranker.featurizer.knows,
+                spec.intent_sure,
             )
             if spec
             else None

@@ -2,6 +2,7 @@
 retrieval intents, slots, responses, custom actions, memchat test, init and start."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -533,3 +534,32 @@ def test_an_intent_is_certain_only_near_one_intent_and_far_from_the_others():
     assert m.certain("a table for two") is None  # near nothing
     assert m.certain("when are you open today") == "faq/hours"  # a retrieval intent, whole
     assert m.intent("no thanks a lot") in ("thank", "deny")
+
+
+def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):
+    from memchat.project.build import bot_spec
+    from memchat.project.runtime import IntentMatcher
+
+    project = tmp_path / "pizzeria"
+    shutil.copytree(PIZZERIA, project)
+    settings = project / "config.toml"
+    before = settings.read_text() if settings.is_file() else ""
+    settings.write_text(before + "\n[rules]\nsure = 0.9\nmargin = 0.3\n")
+    spec = bot_spec(Project.read(project))
+    assert spec.intent_sure == {"sure": 0.9, "margin": 0.3}
+    examples = {"thank": ["thanks a lot", "thank you"], "deny": ["no"]}
+    assert IntentMatcher(examples).certain("thanks a lot mate") == "thank"  # cosine 0.84
+    assert IntentMatcher(examples, **spec.intent_sure).certain("thanks a lot mate") is None  # not 0.9
+    from memchat.entities import EntityTable
+    from memchat.project.runtime import Interpreter
+
+    reads = Interpreter(EntityTable.from_values({}, {}), {}, examples, intent_sure=spec.intent_sure)
+    assert reads.matcher.certain("thanks a lot mate") is None  # what the dialogue manager builds
+    for bad, said in [
+        ("sure = 2", "[rules] sure: expected a number from 0 to 1, got 2"),
+        ("sure = 'high'", "[rules] sure: expected a number from 0 to 1, got 'high'"),
+        ("certainty = 0.5", "[rules] certainty: unknown setting (sure, margin)"),
+    ]:
+        settings.write_text(before + f"\n[rules]\n{bad}\n")
+        with pytest.raises(MemchatError, match=re.escape(f"{settings}: {said}")):
+            Project.read(project)

@@ -3,7 +3,7 @@
     PROJECT/domain.yml (or domain/)   intents, entities, slots, responses, actions, forms
     PROJECT/data/**/*.yml             NLU examples, synonyms, lookups; stories; rules
     PROJECT/tests/*.yml               test stories, with the user's text (``memchat test``)
-    PROJECT/config.toml               memchat's settings: [train], [generate], [kb]
+    PROJECT/config.toml               memchat's settings: [train], [generate], [kb], [rules]
     PROJECT/*.csv                     a knowledge base the bot searches, named in config.toml [kb]
 
 Rasa's ``config.yml`` (pipeline and policies), ``endpoints.yml`` and ``credentials.yml`` are not
@@ -28,6 +28,8 @@ NUMBER_WORDS = (
 ).split()
 RASA_FILES = ("config.yml", "endpoints.yml", "credentials.yml")  # Rasa's, not memchat's
 SETTINGS = "config.toml"
+# [rules]: when the bot is sure of a message's intent, for intent rules (IntentMatcher.certain)
+RULE_SETTINGS = ("sure", "margin")
 
 
 def is_project(folder: Path) -> bool:
@@ -152,9 +154,17 @@ def read_settings(folder: Path) -> dict:
         settings = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise MemchatError(f"{path}: not valid TOML: {e}") from None
-    unknown = set(settings) - {"train", "generate", "kb"}
+    unknown = set(settings) - {"train", "generate", "kb", "rules"}
     if unknown:
-        raise MemchatError(f"{path}: [{sorted(unknown)[0]}]: unknown table (train, generate, kb)")
+        raise MemchatError(f"{path}: [{sorted(unknown)[0]}]: unknown table (train, generate, kb, rules)")
+    rules = settings.get("rules", {})
+    if not isinstance(rules, dict):
+        raise MemchatError(f"{path}: rules: expected a table [rules]")
+    for key, value in rules.items():
+        if key not in RULE_SETTINGS:
+            raise MemchatError(f"{path}: [rules] {key}: unknown setting ({', '.join(RULE_SETTINGS)})")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise MemchatError(f"{path}: [rules] {key}: expected a number from 0 to 1, got {value!r}")
     return settings
 
 

@@ -98,6 +98,7 @@ def bot_spec(project: Project) -> BotSpec:
         value_cues=value_cues(project),
         form_resumes=form_resumes(project),
         action_results=action_results(project),
+        intent_sure=dict(project.settings.get("rules", {})),
     )
 
 

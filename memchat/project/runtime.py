@@ -42,6 +42,8 @@ class BotSpec:
     # response -> the custom action every story and rule says it right after ("That was the last
     # one I know of" after the suggestion): said only right after it
     action_results: dict[str, str] = field(default_factory=dict)
+    # config.toml [rules]: how sure of an intent the bot must be for an intent rule (IntentMatcher)
+    intent_sure: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,11 +119,18 @@ class IntentMatcher:
     entities counted as their type ("we are 5" is "we are <number>"). memchat's model itself
     needs no intents."""
 
-    CERTAIN = 0.5  # the least cosine of a certain intent's nearest example
-    MARGIN = 0.15  # how much nearer than any other intent's it must be
+    SURE = 0.5  # the least cosine of a certain intent's nearest example ([rules] sure)
+    MARGIN = 0.15  # how much nearer than any other intent's it must be ([rules] margin)
 
-    def __init__(self, examples: dict[str, list[str]], table: EntityTable | None = None):
+    def __init__(
+        self,
+        examples: dict[str, list[str]],
+        table: EntityTable | None = None,
+        sure: float = SURE,
+        margin: float = MARGIN,
+    ):
         self.table = table
+        self.sure, self.margin = sure, margin
         self.intents: list[str] = []  # of each example: faq/hours for a retrieval intent
         self.norms: list[float] = []  # of each example's 3-gram counts
         self.postings: dict[str, list[tuple[int, int]]] = {}  # 3-gram -> (example, count): a message
@@ -166,13 +175,13 @@ class IntentMatcher:
 
     def certain(self, text: str) -> str | None:
         """The intent of ``text`` when the bot is sure of it: its nearest example at cosine
-        ``CERTAIN`` or more, and ``MARGIN`` nearer than any other intent's; else None. (Chosen on
+        ``sure`` or more, and ``margin`` nearer than any other intent's; else None. (Chosen on
         the default bot's test stories, whose wording its NLU does not have: every message above
         both is read right; the two read wrong are within 0.06 of another intent.)"""
         nearest = self._nearest(text)
-        if not nearest or nearest[0][0] < self.CERTAIN:
+        if not nearest or nearest[0][0] < self.sure:
             return None
-        if len(nearest) > 1 and nearest[0][0] - nearest[1][0] < self.MARGIN:
+        if len(nearest) > 1 and nearest[0][0] - nearest[1][0] < self.margin:
             return None
         return nearest[0][1]
 
@@ -192,12 +201,13 @@ class Interpreter:
         intent_examples: dict[str, list[str]] | None = None,
         value_cues: dict[str, dict[str, list[str]]] | None = None,
         knows=None,
+        intent_sure: dict[str, float] | None = None,
     ):
         self.table = table
         self.mappings = slot_mappings
         self.cues = {e: (set(c.get("before", ())), set(c.get("after", ()))) for e, c in (value_cues or {}).items()}
         self.knows = knows  # token -> whether the bot has seen the word (a slip of one counts)
-        self.matcher = IntentMatcher(intent_examples or {}, table)
+        self.matcher = IntentMatcher(intent_examples or {}, table, **(intent_sure or {}))
         self.aliases_of: dict[str, list[str]] = {}  # value -> the other ways to say it
         for alias, word in table.aliases.items():
             self.aliases_of.setdefault(word, []).append(alias)
