@@ -160,6 +160,15 @@ class DialogueManager:
         self.locks = locks if locks is not None else default_locks(store)
         self.spec = spec
         self.continue_after = frozenset(continue_after)
+        # the actions a follow-up rule runs the knowledge-base search right after ("Let me look
+        # for..."): _again refuses them with the search, and looks only at these
+        search = ((spec.kb or {}).get("search") if spec else None) or ""
+        self._announcers = {
+            r["actions"][i - 1]
+            for r in (spec.rules if spec else [])
+            for i in range(1, len(r["actions"]))
+            if r["actions"][i] == search
+        }
         self.interpreter = (
             Interpreter(
                 ranker.featurizer.entities,
@@ -431,7 +440,7 @@ class DialogueManager:
                 last in previous or (not turn.named and not self._filled_since(events, last, filled))
             ):
                 slots = turn.tracker.slots
-                announce = {a for a in self.spec.responses if follow_up(self.spec.rules, [a], slots, None) == search}
+                announce = {a for a in self._announcers if follow_up(self.spec.rules, [a], slots, None) == search}
                 again |= {search} | announce
         suggest = (self.spec.kb or {}).get("suggest")
         if (
