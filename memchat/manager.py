@@ -110,6 +110,16 @@ def _last_messages(events: list[Event], n: int) -> list[int]:
     return list(islice(said, n))
 
 
+def _slots_set(events: list[Event], start: int) -> dict[str, int]:
+    """The slots set from ``events[start]`` on: slot -> the index it was last set at."""
+    prefix = f"{SLOT_LINE} "
+    return {
+        events[i].text.split(" ")[1]: i
+        for i in range(start, len(events))
+        if events[i].speaker == KB and events[i].text.startswith(prefix)
+    }
+
+
 def clean_text(text: str | bytes) -> str:
     """The user's text as the model should see it: valid Unicode, no control characters, one line.
     An empty turn is the dataset's ``<SILENCE>``: the user lets the bot go on."""
@@ -169,6 +179,8 @@ class DialogueManager:
             for i in range(1, len(r["actions"]))
             if r["actions"][i] == search
         }
+        # response -> the slots its text names ({restaurant}), for those that name any: _again
+        self._named_slots = {r: n for r in (spec.responses if spec else ()) if (n := spec.template_slots(r))}
         self.interpreter = (
             Interpreter(
                 ranker.featurizer.entities,
@@ -305,8 +317,7 @@ class DialogueManager:
             and (ruled == LISTEN or self.spec.renderable(ruled, turn.tracker.slots))
         ):
             # a follow-up rule: the chain the author wrote goes on, unless a plugin vetoes it
-            args = {"conversation_id": turn.conversation_id, "reply": ruled, "history": list(turn.turns)}
-            if not any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
+            if not self._vetoed(turn.conversation_id, ruled, list(turn.turns), failures):
                 turn.failures += failures
                 return ruled, ranking
         # a person who said something always gets an answer: never listen as the first action
@@ -318,13 +329,17 @@ class DialogueManager:
         question = self._question(turn.tracker)
         wrong = {self.spec.ask(active, s) for s in self.spec.forms.get(active, ())} - {question}
 
-        def allowed(c: str) -> bool:
-            if c in wrong or c in again or not self.spec.renderable(c, slots):
+        def sayable(c: str) -> bool:
+            if c in again or not self.spec.renderable(c, slots):
                 return False
             if c in turn.taken and self.spec.kind(c) == "response":
                 return False  # said already in this turn: a turn going round in a circle
-            if c in self.spec.action_results and turn.previous != self.spec.action_results[c]:
-                return False  # "That was the last one I know of", with no suggestion looked for
+            # "That was the last one I know of", with no suggestion looked for
+            return self.spec.action_results.get(c, turn.previous) == turn.previous
+
+        def allowed(c: str) -> bool:
+            if c in wrong or not sayable(c):
+                return False
             if question is not None and self.spec.kind(c) == "action":
                 return False
             if led and active is None:  # after "I don't know any restaurants in dublin": a form, or listen
@@ -351,15 +366,7 @@ class DialogueManager:
             # about to listen without a word said this turn: the best response instead (a stall
             # is the worst answer a person can get)
             action = next(
-                (
-                    c
-                    for i in ranking.order()
-                    if self.spec.kind(c := ranking.candidates[i]) == "response"
-                    and c not in turn.taken
-                    and c not in again
-                    and self.spec.action_results.get(c, turn.previous) == turn.previous
-                    and self.spec.renderable(c, slots)
-                ),
+                (c for i in ranking.order() if self.spec.kind(c := ranking.candidates[i]) == "response" and sayable(c)),
                 action,
             )
         return action or LISTEN, ranking
@@ -425,11 +432,7 @@ class DialogueManager:
         if len(said) < 2:
             return set()
         previous = range(said[1] + 1, said[0])  # the bot's previous turn
-        set_after = {}  # slot -> the last index it was set at, since the previous turn began
-        for i in range(said[1] + 1, len(events)):
-            e = events[i]
-            if e.speaker == KB and e.text.startswith(f"{SLOT_LINE} "):
-                set_after[e.text.split(" ")[1]] = i
+        set_after = _slots_set(events, said[1] + 1)  # since the previous turn began
         again, question = set(), self._question(turn.tracker)
         search = (self.spec.kb or {}).get("search")
         filled = {s for s, entities in self.spec.slot_entities.items() if entities}
@@ -437,7 +440,7 @@ class DialogueManager:
             ran = (i for i in range(said[0] - 1, -1, -1) if events[i].speaker == BOT and events[i].text == search)
             last = next(ran, None)  # the last search before this message
             if last is not None and (
-                last in previous or (not turn.named and not self._filled_since(events, last, filled))
+                last in previous or (not turn.named and not filled & _slots_set(events, last + 1).keys())
             ):
                 slots = turn.tracker.slots
                 announce = {a for a in self._announcers if follow_up(self.spec.rules, [a], slots, None) == search}
@@ -454,7 +457,7 @@ class DialogueManager:
             return again  # an action ran since: it may have set the slots again, to the same values
         for i in previous:
             e = events[i]
-            if e.speaker == BOT and e.text != question and (names := self.spec.template_slots(e.text)):
+            if e.speaker == BOT and e.text != question and (names := self._named_slots.get(e.text)):
                 if all(set_after.get(s, -1) < i for s in names):
                     again.add(e.text)
         return again
@@ -500,20 +503,11 @@ class DialogueManager:
             turn.rule = None
             return None
         failures: list[PluginFailure] = []
-        args = {"conversation_id": turn.conversation_id, "reply": action, "history": list(turn.turns)}
-        if any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
+        if self._vetoed(turn.conversation_id, action, list(turn.turns), failures):
             turn.rule = None
             return None
         turn.failures += failures
         return action
-
-    @staticmethod
-    def _filled_since(events: list[Event], at: int, filled: set[str]) -> bool:
-        """Whether one of the slots ``filled`` was set after ``events[at]``."""
-        return any(
-            e.speaker == KB and e.text.startswith(f"{SLOT_LINE} ") and e.text.split(" ")[1] in filled
-            for e in events[at + 1 :]
-        )
 
     def _lead(self, text: str, changed: dict, requested: str | None) -> tuple[str, dict] | None:
         """What the bot says first (``TurnState.lead``): when the user named a value it has no
@@ -617,10 +611,14 @@ class DialogueManager:
             reply = ranking.candidates[i]
             if reply == not_again or (allowed is not None and not allowed(reply)):
                 continue
-            args = {"conversation_id": conversation_id, "reply": reply, "history": turns}
-            if not any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args)):
+            if not self._vetoed(conversation_id, reply, turns, failures):
                 return reply
         return None
+
+    def _vetoed(self, conversation_id: str, reply: str, history: list[Turn], failures: list[PluginFailure]) -> bool:
+        """Whether a plugin's ``veto_reply`` refuses ``reply``; the plugins that raised go into ``failures``."""
+        args = {"conversation_id": conversation_id, "reply": reply, "history": history}
+        return any(vetoed for _, vetoed in call_each(self.pm, "veto_reply", failures, args))
 
     def _store(self, turn: TurnState, events: list[Event]) -> None:
         """Add ``events`` to the turn (``commit`` stores them), an implicit <SILENCE> first when a

@@ -73,6 +73,7 @@ def read_project(folder, seed: int, given: dict):
 
 def bot_spec(project: Project) -> BotSpec:
     d = project.domain
+    intent_rules = compile_intent_rules(project.data.stories)
     kb = None
     if project.kb:
         k = project.kb
@@ -89,12 +90,12 @@ def bot_spec(project: Project) -> BotSpec:
         forms=d.forms,
         slot_entities={name: slot.entities for name, slot in d.slots.items()},
         slot_mappings={name: slot.mappings for name, slot in d.slots.items()},
-        intent_examples=intent_examples(project),
+        intent_examples=intent_examples(project, bool(intent_rules)),
         initial_slots={name: str(slot.initial).lower() for name, slot in d.slots.items() if slot.initial is not None},
         quiet_slots=[name for name, slot in d.slots.items() if not slot.influence],
         kb=kb,
         rules=compile_rules(project.data.stories),
-        intent_rules=compile_intent_rules(project.data.stories),
+        intent_rules=intent_rules,
         value_cues=value_cues(project),
         form_resumes=form_resumes(project),
         action_results=action_results(project),
@@ -192,11 +193,11 @@ def stale_reason(folder, bundle) -> str | None:
     return None
 
 
-def intent_examples(project: Project) -> dict[str, list[str]]:
+def intent_examples(project: Project, intent_rules: bool = False) -> dict[str, list[str]]:
     """The NLU examples, when a slot mapping names intents (``from_intent``, ``intent:``) or the
-    project has intent rules: the bot then needs them live to tell a message's intent; otherwise
-    nothing."""
-    if not compile_intent_rules(project.data.stories) and not any(
+    project has intent rules (``intent_rules``): the bot then needs them live to tell a message's
+    intent; otherwise nothing."""
+    if not intent_rules and not any(
         "intent" in m or "not_intent" in m or m["type"] == "from_intent"
         for slot in project.domain.slots.values()
         for m in slot.mappings

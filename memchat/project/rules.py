@@ -68,9 +68,15 @@ def compile_intent_rule(story: Story) -> dict:
     the message; ``actions`` and ``states`` as a follow-up rule's (``compile_rule``), the
     condition holding at the first; ``start``: only as a conversation's first message."""
     at = story.steps.index(_intents(story.steps)[0])
-    rule = compile_rule(Story(story.name, story.steps[at + 1 :], True, story.condition, at=story.at))
-    rule["wait"] = story.wait_for_user_input
-    return rule | {
+    after = Story(
+        story.name,
+        story.steps[at + 1 :],
+        rule=True,
+        condition=story.condition,
+        wait_for_user_input=story.wait_for_user_input,
+        at=story.at,
+    )
+    return compile_rule(after) | {
         "intent": story.steps[at].name,
         "before": [s.name for s in story.steps[:at]],
         "start": story.conversation_start,
