@@ -13,7 +13,7 @@ def register_commands(cli):
 
 @hookspec
 def register_routes(app):
-    """Add HTTP routes to ``memchat serve`` (a FastAPI application)."""
+    """Add HTTP routes to ``memchat serve`` (a Starlette application: ``app.add_route``)."""
 
 
 @hookspec

@@ -62,7 +62,7 @@ class SocketIOFront:
 
 
 def with_socketio(app, bot, turns, token: str | None = None, cors: list[str] | None = None):
-    """``app`` (the FastAPI app) with Rasa's socket.io channel in front of it at ``/socket.io``;
+    """``app`` (the Starlette app) with Rasa's socket.io channel in front of it at ``/socket.io``;
     ``turns``: the executor the turns run in (one at a time per process, as over REST)."""
     return SocketIOFront(app, lambda: socketio_channel(app, bot, turns, token, cors))
 

@@ -42,7 +42,7 @@ def default_bot(tmp_path_factory):
 
 
 def test_a_booking_over_rest_needs_no_empty_message_and_never_shows_an_action(default_bot):
-    from fastapi.testclient import TestClient
+    from starlette.testclient import TestClient
 
     from memchat.server import ServerSettings, create_app
 

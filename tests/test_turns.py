@@ -7,9 +7,9 @@ import threading
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from starlette.testclient import TestClient
 
 from memchat.errors import MemchatError
 from memchat.store import Store
