@@ -1,15 +1,24 @@
 """Start-up and memory: how long `memchat serve` takes from process start to its first REST reply,
 how much resident memory it holds once loaded, and how long `memchat repl` takes to answer a
-first line (a whole run of `printf 'hi\\n' | memchat repl`). The README reports them beside
-Rasa's; run it with PYTHONPATH=OTHER_CHECKOUT to measure another version of memchat.
+first line piped to it (and to exit). The README reports them beside Rasa's.
 
-    python bench/startup.py BUNDLE [BUNDLE ...] [--runs 5]
+    python bench/startup.py BUNDLE [BUNDLE ...] [--runs 5] [--against OTHER_CHECKOUT]
+
+With --against, the same figures for another checkout of memchat (say, a worktree of the
+previous commit) are measured in the same run, alternating run by run, so that both versions
+meet the same load on this shared machine. The other checkout runs in this environment, its
+modules found first (a `sitecustomize` drops an editable install's finder).
+
+memchat's modules are compiled to bytecode first, as `pip install` compiles them: a checkout
+run with PYTHONDONTWRITEBYTECODE=1 (as here) would otherwise compile them on every start.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +29,11 @@ from pathlib import Path
 
 from serving import start_serve  # bench/serving.py
 
+HERE = Path(__file__).resolve().parents[1]
+DROP_EDITABLE = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in (getattr(f, "__name__", "") + type(f).__module__)]
+"""
+
 
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -28,11 +42,25 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def serve_once(bundle: Path, db: Path) -> tuple[float, float]:
+def environment(checkout: Path, tmp: Path) -> dict:
+    """The environment that runs ``checkout``'s memchat (compiled) in this interpreter."""
+    for package in ("memchat", "plugins"):
+        compileall.compile_dir(checkout / package, quiet=1)
+    if checkout == HERE:
+        return dict(os.environ)
+    path = tmp / "path"
+    path.mkdir()
+    (path / "memchat").symlink_to(checkout / "memchat")
+    (path / "memchat_plugins").symlink_to(checkout / "plugins")
+    (path / "sitecustomize.py").write_text(DROP_EDITABLE)
+    return {**os.environ, "PYTHONPATH": str(path)}
+
+
+def serve_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
     """(seconds from process start to the first reply, resident MiB after it)."""
     body = json.dumps({"sender": "startup", "message": "hi"}).encode()
     start = time.perf_counter()
-    proc, url = start_serve(bundle, db, stderr=subprocess.DEVNULL)
+    proc, url = start_serve(bundle, db, stderr=subprocess.DEVNULL, env=env, cwd=db.parent)
     try:
         while True:
             try:
@@ -51,46 +79,68 @@ def serve_once(bundle: Path, db: Path) -> tuple[float, float]:
         proc.wait(30)
 
 
-def repl_once(bundle: Path, db: Path) -> float:
+def repl_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
+    """(seconds to the first reply line, seconds to the end of the run) of ``printf 'hi\\n' | memchat repl``."""
     start = time.perf_counter()
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "memchat", "repl", "--model", str(bundle), "--db", str(db)],
-        input="hi\n",
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
+        env=env,
+        cwd=db.parent,  # not a checkout: python -m finds the package of the folder it starts in first
     )
-    if done.returncode != 0 or not done.stdout.strip():
-        raise SystemExit(f"repl failed: {done.stderr.strip()[-300:]}")
-    return time.perf_counter() - start
+    proc.stdin.write("hi\n")
+    proc.stdin.close()
+    first = proc.stdout.readline()
+    answered = time.perf_counter() - start
+    proc.stdout.read()
+    error = proc.stderr.read()
+    if proc.wait(120) != 0 or not first.strip():
+        raise SystemExit(f"repl failed: {error.strip()[-300:]}")
+    return answered, time.perf_counter() - start
+
+
+def report(name: str, figures: dict[str, list[float]]) -> None:
+    print(f"  {name}:")
+    for what, values in figures.items():
+        unit = "MiB" if "memory" in what else "s"
+        shown = "{:.0f}" if unit == "MiB" else "{:.2f}"
+        runs = ", ".join(shown.format(x) for x in values)
+        print(f"    {what}: {shown.format(statistics.median(values))} {unit} ({runs})")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="+", type=Path)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--against", type=Path, help="another checkout of memchat, measured alternately")
     args = ap.parse_args()
-    for bundle in args.bundles:
-        firsts, rss, repl = [], [], []
-        with tempfile.TemporaryDirectory() as tmp:
-            for run in range(args.runs):  # serve and repl alternate
-                first, mib = serve_once(bundle, Path(tmp) / f"s{run}.db")
-                firsts.append(first)
-                rss.append(mib)
-                repl.append(repl_once(bundle, Path(tmp) / f"r{run}.db"))
-        print(f"{bundle.name}: {args.runs} runs, medians (runs)")
-        print(
-            f"  serve, process start to first REST reply: {statistics.median(firsts):.2f} s "
-            f"({', '.join(f'{x:.2f}' for x in firsts)})"
-        )
-        print(
-            f"  serve, resident memory after it: {statistics.median(rss):.0f} MiB "
-            f"({', '.join(f'{x:.0f}' for x in rss)})"
-        )
-        print(
-            f"  repl, a whole run answering one line: {statistics.median(repl):.2f} s "
-            f"({', '.join(f'{x:.2f}' for x in repl)})"
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        versions = {"this checkout": environment(HERE, Path(tmp))}
+        if args.against:
+            versions[f"against {args.against}"] = environment(args.against.resolve(), Path(tmp))
+        for bundle in args.bundles:
+            figures = {
+                name: {
+                    "serve, process start to first REST reply": [],
+                    "serve, resident memory after it": [],
+                    "repl, process start to first answer": [],
+                    "repl, the whole run (to its exit)": [],
+                }
+                for name in versions
+            }
+            for run in range(args.runs):  # versions, and serve and repl, alternate
+                for name, env in versions.items():
+                    f = list(figures[name].values())
+                    first, mib = serve_once(bundle, Path(tmp) / f"s{run}-{len(f[0])}-{hash(name)}.db", env)
+                    answered, whole = repl_once(bundle, Path(tmp) / f"r{run}-{len(f[0])}-{hash(name)}.db", env)
+                    for values, x in zip(f, (first, mib, answered, whole)):
+                        values.append(x)
+            print(f"{bundle.name}: {args.runs} runs, medians (runs)")
+            for name in versions:
+                report(name, figures[name])
 
 
 if __name__ == "__main__":

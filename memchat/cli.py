@@ -1,17 +1,40 @@
-"""The ``memchat`` command line. Heavy imports (torch) happen inside the commands, not at start-up."""
+"""The ``memchat`` command line. Heavy imports (torch, numpy, SQLAlchemy) happen inside the
+commands, not at start-up: ``memchat --help`` imports click and little else."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import sys
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from memchat import __version__
 from memchat.errors import MemchatError, need_torch
-from memchat.store import DB_HELP
+
+DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"  # see store.resolve_url
+
+
+@contextlib.contextmanager
+def quick_start():
+    """Collect no garbage while the modules and the bundle load, then freeze what loaded.
+
+    Loading makes hundreds of thousands of objects and no garbage worth collecting, yet the
+    collector ran over them again and again (a tenth of a second of a half-second start here).
+    Frozen, they live as long as the process: later collections, on every turn, skip them, and
+    so does Python's last one at exit. ``main`` starts this way too, until a command is chosen."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        _settle()
+
+
+def _settle() -> None:
+    gc.freeze()
+    gc.enable()
 
 
 class _Group(click.Group):
@@ -28,6 +51,11 @@ class _Group(click.Group):
             pm = get_plugin_manager(ctx.find_root().params.get("plugins_dir"))
             call_all(pm, "register_commands", {"cli": self})
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        found = super().resolve_command(ctx, args)
+        _settle()  # the command line and the plugins are loaded: collect garbage again
+        return found
+
     def get_command(self, ctx: click.Context, name: str):
         self._add_plugin_commands(ctx)
         return super().get_command(ctx, name)
@@ -41,8 +69,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MemchatError as e:
             raise click.ClickException(str(e)) from None
-        except SQLAlchemyError as e:  # a database that went away, filled up or is damaged
-            from memchat.store import database_trouble
+        except Exception as e:
+            database = sys.modules.get("sqlalchemy.exc")  # imported by whatever opened a store
+            if database is None or not isinstance(e, database.SQLAlchemyError):
+                raise
+            from memchat.store import database_trouble  # a database that went away, filled up or is damaged
 
             raise click.ClickException(f"database: {database_trouble(e)}") from None
 
@@ -288,10 +319,11 @@ def replay(
 )
 def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: str | None, history_file: Path) -> None:
     """Chat with a model. /help lists the commands; empty input lets the bot go on (<SILENCE>)."""
-    from memchat.bot import Bot
-    from memchat.repl import Repl
+    with quick_start():
+        from memchat.bot import Bot
+        from memchat.repl import Repl
 
-    bot = Bot.load(model, db=db, kb=kb)
+        bot = Bot.load(model, db=db, kb=kb)
     try:
         Repl(bot, conversation_id, history_file).run()
     finally:
@@ -355,22 +387,23 @@ def serve(
     The OpenAPI document is at /openapi.json."""
     import os
 
-    import uvicorn
+    with quick_start():
+        import uvicorn
 
-    from memchat.bot import Bot, newest_bundle
-    from memchat.server import HeaderDeadline, ServerSettings, check_port_free, serve_app, settings_to_env
-    from memchat.store import resolve_url
+        from memchat.bot import Bot, newest_bundle
+        from memchat.server import HeaderDeadline, ServerSettings, check_port_free, serve_app, settings_to_env
+        from memchat.store import resolve_url
 
-    settings = ServerSettings(
-        model=str((model or newest_bundle()).resolve()),
-        db=resolve_url(db),
-        auth_token=auth_token,
-        cors=list(cors),
-        max_body=max_body,
-        read_timeout=read_timeout,
-    )
-    check_port_free(host, port)  # a busy port is one line, before the model loads
-    bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
+        settings = ServerSettings(
+            model=str((model or newest_bundle()).resolve()),
+            db=resolve_url(db),
+            auth_token=auth_token,
+            cors=list(cors),
+            max_body=max_body,
+            read_timeout=read_timeout,
+        )
+        check_port_free(host, port)  # a busy port is one line, before the model loads
+        bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
     click.echo(f"memchat serve: model {settings.model}, store {bot.store.shown}, http://{host}:{port}", err=True)
     settings_to_env(settings)  # the header deadline (and the workers) read them there
     limits = {"http": HeaderDeadline or "auto", "limit_concurrency": max_connections}
@@ -393,6 +426,7 @@ def serve(
 
 
 def main() -> None:
+    gc.disable()  # until the command is chosen (_Group.resolve_command); see quick_start
     cli(prog_name="memchat")
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import click
 
-from memchat.cli import cli, repl, train_with_progress
+from memchat.cli import DB_HELP, cli, repl, train_with_progress
 from memchat.errors import MemchatError
-from memchat.store import DB_HELP
 
 STARTER = Path(__file__).resolve().parent / "starter"  # the project `memchat init` writes
 

@@ -449,8 +449,11 @@ def serve_app(settings: ServerSettings, bot=None):
 def app_from_env():
     """The app of a worker process started by ``memchat serve --workers N`` (uvicorn factory).
     The worker ends when its supervisor dies, killed or not: no orphan goes on serving."""
+    from memchat.cli import quick_start
+
     end_with_parent()
-    return serve_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
+    with quick_start():
+        return serve_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
 
 
 def end_with_parent() -> None:

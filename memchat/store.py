@@ -48,7 +48,6 @@ from memchat.errors import MemchatError
 from memchat.locks import ProcessLock
 
 DEFAULT_URL = "sqlite:///memchat.db"
-DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"  # see resolve_url
 
 metadata = MetaData()
 

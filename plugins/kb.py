@@ -151,7 +151,7 @@ def suggest(kb: dict, tracker) -> dict:
 
 @hookimpl
 def register_commands(cli):
-    from memchat.store import DB_HELP
+    from memchat.cli import DB_HELP
 
     @cli.group()
     def kb():

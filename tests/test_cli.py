@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -101,9 +103,6 @@ def test_several_tasks_need_a_task_number(runner, tiny):
 
 
 def test_python_dash_m(tmp_path):
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-m", "memchat", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "memchat" in out.stdout
 
@@ -119,3 +118,36 @@ def test_context_features_are_on_by_default_and_paper_turns_them_off(runner, tin
         meta = json.loads((tmp_path / f"models/{name}/metadata.json").read_text())
         assert meta["config"]["context"] is context
         assert ("<R_cuisine>" in meta["vocabulary"]) is context  # the type words come with the features
+
+
+def test_the_command_line_starts_without_the_heavy_modules(tmp_path):
+    """numpy, SQLAlchemy and torch are imported by the commands that need them, not by the
+    command line itself."""
+    probe = "import sys, memchat.cli; print(sorted(m for m in ('numpy', 'sqlalchemy', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+DATABASE_FAILS = """
+import click
+from sqlalchemy.exc import OperationalError
+from memchat.hookspecs import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command()
+    def broken():
+        raise OperationalError("INSERT INTO events", {}, Exception("disk I/O error"))
+"""
+
+
+def test_a_database_failing_under_a_command_is_one_line(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "broken.py").write_text(DATABASE_FAILS)
+    out = subprocess.run(
+        [sys.executable, "-m", "memchat", "--plugins-dir", str(tmp_path / "plugins"), "broken"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == ["Error: database: disk I/O error"], out.stderr
