@@ -2,6 +2,7 @@
 (issue target: >= 300 turns/s, p99 <= 100 ms, every turn stored exactly once).
 
     python bench/http_load.py MODEL [--workers 2] [--concurrency 50] [--turns 3000] [--runs 3] [--rate R]
+                              [--against OTHER_CHECKOUT]
 
 Starts ``memchat serve`` in its own process on loopback, with a fresh SQLite store and the task-5
 knowledge base, and drives it from this process (aiohttp, keep-alive): ``--concurrency``
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from serving import start_serve  # bench/serving.py
+from serving import HERE, checkout_env, start_serve  # bench/serving.py
 
 from memchat.babi import USER, read_dialogs
 from memchat.store import Store
@@ -120,6 +120,9 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=3000, help="user turns per run")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument(
+        "--against", type=Path, action="append", default=[], help="another checkout, measured alternately (repeatable)"
+    )
+    ap.add_argument(
         "--rate",
         type=float,
         default=None,
@@ -135,44 +138,51 @@ def main() -> None:
     ]
 
     with tempfile.TemporaryDirectory(prefix="memchat-http-") as tmp:
-        db = Path(tmp) / "load.db"
-        server, url = start_serve(
-            args.model,
-            db,
-            "--kb",
-            str(args.data / "dialog-babi-kb-all.txt"),
-            "--workers",
-            str(args.workers),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        versions = {"this checkout": checkout_env(HERE, Path(tmp))}
+        for other in args.against:
+            versions[f"against {other}"] = checkout_env(other, Path(tmp))
+        print(
+            f"memchat serve: {args.workers} worker(s); {args.concurrency} concurrent conversations, "
+            f"{args.turns} turns per run, offered load "
+            + (f"{args.rate:g} turns/s" if args.rate else "unbounded (each sends on its reply)")
         )
-        try:
-            asyncio.run(wait_ready(url, server))
-            print(
-                f"memchat serve: {args.workers} worker(s); {args.concurrency} concurrent conversations, "
-                f"{args.turns} turns per run, offered load "
-                + (f"{args.rate:g} turns/s" if args.rate else "unbounded (each sends on its reply)")
-            )
-            rates, p50s, p99s = [], [], []
-            for n in range(args.runs):
-                latencies, seconds, sent = asyncio.run(
-                    run(url, dialogs, f"run{n}", args.concurrency, args.turns, args.rate)
+        figures = {name: ([], [], []) for name in versions}  # turns/s, p50, p99
+        for n in range(args.runs):  # the versions alternate, each run on a fresh server and store
+            for name, env in versions.items():
+                db = Path(tmp) / f"load-{n}-{len(figures)}-{list(versions).index(name)}.db"
+                server, url = start_serve(
+                    args.model.resolve(),
+                    db,
+                    "--kb",
+                    str((args.data / "dialog-babi-kb-all.txt").resolve()),
+                    "--workers",
+                    str(args.workers),
+                    env={**env, "PYTHONUNBUFFERED": "1"},
+                    cwd=tmp,  # not a checkout: python -m looks in its working folder first
                 )
+                try:
+                    asyncio.run(wait_ready(url, server))
+                    latencies, seconds, sent = asyncio.run(
+                        run(url, dialogs, f"run{n}", args.concurrency, args.turns, args.rate)
+                    )
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
                 problem = check_stored(db, sent)
+                rates, p50s, p99s = figures[name]
                 rates.append(len(latencies) / seconds)
                 p50s.append(statistics.median(latencies) * 1000)
                 p99s.append(pct(latencies, 0.99) * 1000)
                 print(
-                    f"run {n + 1}: {rates[-1]:.0f} turns/s, p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, "
+                    f"run {n + 1}, {name}: {rates[-1]:.0f} turns/s, p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms, "
                     f"max {max(latencies) * 1000:.1f} ms; {len(sent)} conversations; stored exactly once: "
                     + ("yes" if problem is None else f"NO ({problem})")
                 )
+        for name, (rates, p50s, p99s) in figures.items():
             print(
-                f"median of {args.runs} runs: {statistics.median(rates):.0f} turns/s, "
+                f"{name}, median of {args.runs} runs: {statistics.median(rates):.0f} turns/s, "
                 f"p50 {statistics.median(p50s):.1f} ms, p99 {statistics.median(p99s):.1f} ms"
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,38 @@ process of its own, waited for until it answers."""
 
 from __future__ import annotations
 
+import compileall
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]  # this checkout
+DROP_EDITABLE = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in (getattr(f, "__name__", "") + type(f).__module__)]
+"""
+
+
+def checkout_env(checkout: Path, tmp: Path) -> dict:
+    """The environment that runs ``checkout``'s memchat in this interpreter, its modules compiled
+    to bytecode as ``pip install`` compiles them (a checkout run with PYTHONDONTWRITEBYTECODE=1
+    would compile them on every start). Another checkout (say, a worktree of the previous commit)
+    is found first through PYTHONPATH, a ``sitecustomize`` dropping an editable install's finder;
+    start the process outside any checkout (``python -m`` looks in its working folder first)."""
+    checkout = checkout.resolve()
+    for package in ("memchat", "plugins"):
+        compileall.compile_dir(checkout / package, quiet=1)
+    if checkout == HERE:
+        return dict(os.environ)
+    path = tmp / f"path-{checkout.name}"
+    path.mkdir()
+    (path / "memchat").symlink_to(checkout / "memchat")
+    (path / "memchat_plugins").symlink_to(checkout / "plugins")
+    (path / "sitecustomize.py").write_text(DROP_EDITABLE)
+    return {**os.environ, "PYTHONPATH": str(path)}
 
 
 def free_port() -> int:

@@ -6,19 +6,14 @@ first line piped to it (and to exit). The README reports them beside Rasa's.
 
 With --against, the same figures for another checkout of memchat (say, a worktree of the
 previous commit) are measured in the same run, alternating run by run, so that both versions
-meet the same load on this shared machine. The other checkout runs in this environment, its
-modules found first (a `sitecustomize` drops an editable install's finder).
-
-memchat's modules are compiled to bytecode first, as `pip install` compiles them: a checkout
-run with PYTHONDONTWRITEBYTECODE=1 (as here) would otherwise compile them on every start.
+meet the same load on this shared machine. Both run in this environment, compiled to bytecode as
+`pip install` compiles them (bench/serving.py, checkout_env).
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,12 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from serving import start_serve  # bench/serving.py
-
-HERE = Path(__file__).resolve().parents[1]
-DROP_EDITABLE = """import sys
-sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in (getattr(f, "__name__", "") + type(f).__module__)]
-"""
+from serving import HERE, checkout_env, start_serve  # bench/serving.py
 
 
 def rss_mib(pid: int) -> float:
@@ -40,20 +30,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def environment(checkout: Path, tmp: Path) -> dict:
-    """The environment that runs ``checkout``'s memchat (compiled) in this interpreter."""
-    for package in ("memchat", "plugins"):
-        compileall.compile_dir(checkout / package, quiet=1)
-    if checkout == HERE:
-        return dict(os.environ)
-    path = tmp / "path"
-    path.mkdir()
-    (path / "memchat").symlink_to(checkout / "memchat")
-    (path / "memchat_plugins").symlink_to(checkout / "plugins")
-    (path / "sitecustomize.py").write_text(DROP_EDITABLE)
-    return {**os.environ, "PYTHONPATH": str(path)}
 
 
 def serve_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
@@ -115,12 +91,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="+", type=Path)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--against", type=Path, help="another checkout of memchat, measured alternately")
+    ap.add_argument(
+        "--against", type=Path, action="append", default=[], help="another checkout, measured alternately (repeatable)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        versions = {"this checkout": environment(HERE, Path(tmp))}
-        if args.against:
-            versions[f"against {args.against}"] = environment(args.against.resolve(), Path(tmp))
+        versions = {"this checkout": checkout_env(HERE, Path(tmp))}
+        for other in args.against:
+            versions[f"against {other}"] = checkout_env(other, Path(tmp))
         for bundle in args.bundles:
             figures = {
                 name: {

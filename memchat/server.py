@@ -122,7 +122,8 @@ class BodyLimit:
             loop = asyncio.get_running_loop()
             deadline = deadline or loop.time() + self.timeout
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+                async with asyncio.timeout_at(deadline):  # no task per read, as wait_for made
+                    message = await receive()
             except TimeoutError:
                 raise _TooSlow from None
             seen += len(message.get("body", b""))

@@ -139,3 +139,38 @@ def test_a_foreign_damaged_or_half_made_database_is_one_line(tmp_path, monkeypat
     with pytest.raises(MemchatError, match="garbage.db") as e:
         Store(resolve_url(str(garbage)))
     assert "\n" not in str(e.value)
+
+
+def test_what_a_store_keeps_of_a_conversation_is_never_stale_and_bounded(tmp_path, monkeypatch):
+    """Two stores on one database, as two workers: each keeps the latest events of the
+    conversations it served, yet reads every event the other stored since."""
+    from memchat.store import RecentEvents
+
+    monkeypatch.setattr(RecentEvents, "CONVERSATIONS", 3)
+    monkeypatch.setattr(RecentEvents, "EVENTS", 5)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    a, b = Store(url), Store(url)
+    a.append("c", [Event("user", "one"), Event("bot", "two")])
+    assert [e.text for e in b.events("c")] == ["one", "two"]  # b keeps them now
+    a.append("c", [Event("user", "three")], after=2)
+    assert [e.text for e in b.recent("c", 2)] == ["two", "three"]
+    assert [e.seq for e in b.events("c", after=1)] == [2, 3]
+    b.append("c", [Event("bot", "four")], after=3)
+    assert [e.text for e in a.events("c")] == ["one", "two", "three", "four"]
+
+    # longer than what is kept: the whole conversation is read from the database, in order
+    for n in range(5, 12):
+        (a if n % 2 else b).append("c", [Event("user", str(n))], after=n - 1)
+    assert [e.seq for e in a.events("c")] == list(range(1, 12)) == [e.seq for e in b.events("c")]
+    assert [e.seq for e in a.recent("c", 4)] == [8, 9, 10, 11]
+    assert len(a.kept.get("c").events) == 5
+
+    # a conversation never stored is not kept; at most CONVERSATIONS are, the least recent go first
+    assert a.events("nobody") == [] and a.kept.get("nobody") is None
+    for cid in ("d", "e", "f"):
+        a.append(cid, [Event("user", cid)])
+    assert a.kept.get("c") is None and [e.text for e in a.events("c")][-1] == "11"
+    with pytest.raises(AttributeError):  # what is kept is shared: an event cannot be changed
+        a.events("d")[0].text = "changed"
+    a.close()
+    b.close()
