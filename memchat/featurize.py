@@ -111,8 +111,8 @@ class Featurizer:
         # the word of each entity's type ("<R_cuisine>"), when the vocabulary has type words
         type_words = [vocab.ids.get(type_word(t), 0) for t in entities.types]
         self.entity_type_word = [type_words[t] for t in entities.type_of]  # entity id -> word id or 0
-        self.cand_words = [self.words(t) for t in cand_tokens]  # each candidate's word ids
         self.cand_entities = [entities.find(t) for t in cand_tokens]  # each candidate's entity ids
+        self.cand_words = [self.words(t, e) for t, e in zip(cand_tokens, self.cand_entities)]  # and word ids
         # match code (entity + kind * entities) -> its entity, and its match word (type + kind * types)
         n_types = len(entities.types)
         self.code_entity = [e for _ in range(self.kinds) for e in range(len(entities))]
@@ -181,14 +181,15 @@ class Featurizer:
         near = near_words(token, self.spelling)
         return near.pop() if len(near) == 1 else token
 
-    def words(self, tokens: Sequence[str]) -> list[int]:
+    def words(self, tokens: Sequence[str], entities: list[int] | None = None) -> list[int]:
         """Word ids of ``tokens``, then the type word of each entity among them (if any), then the
         hashed character n-grams of the words (with ``subwords``): a word never seen, or typed
-        with a slip, still shares most of its n-grams with the word it stands for."""
+        with a slip, still shares most of its n-grams with the word it stands for. ``entities``:
+        those of ``tokens``, when the caller has found them (and no slip is read back)."""
         if self.spelling is not None:
-            tokens = [self._spell(t) for t in tokens]
+            tokens, entities = [self._spell(t) for t in tokens], None
         ids = self.vocab.encode(tokens)
-        for e in self.entities.find(tokens):
+        for e in self.entities.find(tokens) if entities is None else entities:
             if w := self.entity_type_word[e]:
                 ids.append(w)
         if self.subwords:
