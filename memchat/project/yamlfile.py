@@ -7,12 +7,15 @@ as Rasa reads its files): an example ``- yes`` or a slot value ``on`` stays a st
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
-
-import yaml
+from typing import TYPE_CHECKING
 
 from memchat.errors import MemchatError
+
+if TYPE_CHECKING:
+    import yaml
 
 
 class YamlMap(dict):
@@ -38,21 +41,29 @@ class YamlList(list):
         return f"{self.file}:{self.lines[index] if index is not None and index < len(self.lines) else self.line}"
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+@functools.cache
+def _loader() -> type:
+    """PyYAML's safe loader with memchat's two changes; PyYAML is imported here, by the first
+    project file read, not by a server that only answers (20 ms of its start-up here)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # YAML 1.2 booleans only: drop the 1.1 resolver (yes/no/on/off) and add true/false back
+    Loader.yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+    return Loader
 
 
-# YAML 1.2 booleans only: drop the 1.1 resolver (yes/no/on/off) and add true/false back
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> YamlMap:
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> YamlMap:
     loader.flatten_mapping(node)
     out = YamlMap()
     out.file, out.line, out.lines = loader.name, node.start_mark.line + 1, {}
@@ -68,15 +79,11 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> YamlMap:
     return out
 
 
-def _sequence(loader: _Loader, node: yaml.SequenceNode) -> YamlList:
+def _sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> YamlList:
     out = YamlList(loader.construct_object(child, deep=True) for child in node.value)
     out.file, out.line = loader.name, node.start_mark.line + 1
     out.lines = [child.start_mark.line + 1 for child in node.value]
     return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
 
 def load_yaml(path: Path, shown: str | None = None) -> YamlMap:
@@ -88,7 +95,9 @@ def load_yaml(path: Path, shown: str | None = None) -> YamlMap:
         raise MemchatError(f"{shown}: not UTF-8 text ({e.reason})") from None
     except OSError as e:
         raise MemchatError(f"{shown}: cannot read ({e.strerror})") from None
-    loader = _Loader(text)
+    import yaml
+
+    loader = _loader()(text)
     loader.name = shown
     try:
         data = loader.get_single_data()
