@@ -17,14 +17,22 @@ from memchat.errors import MemchatError, need_torch
 DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"  # see store.resolve_url
 
 
+_OWN_PROCESS = False  # set by main(): this process is the memchat command, whose start is tuned
+
+
 @contextlib.contextmanager
-def quick_start():
+def quick_start(own_process: bool = False):
     """Collect no garbage while the modules and the bundle load, then freeze what loaded.
 
     Loading makes hundreds of thousands of objects and no garbage worth collecting, yet the
     collector ran over them again and again (a tenth of a second of a half-second start here).
     Frozen, they live as long as the process: later collections, on every turn, skip them, and
-    so does Python's last one at exit. ``main`` starts this way too, until a command is chosen."""
+    so does Python's last one at exit. ``main`` starts this way too, until a command is chosen.
+    Only in a process that is memchat's own (``main``'s, or ``own_process``: a server's worker):
+    a program that runs the command line inside itself (tests, say) keeps its collector as it is."""
+    if not (own_process or _OWN_PROCESS):
+        yield
+        return
     gc.disable()
     try:
         yield
@@ -33,8 +41,9 @@ def quick_start():
 
 
 def _settle() -> None:
-    gc.freeze()
-    gc.enable()
+    if _OWN_PROCESS or not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 class _Group(click.Group):
@@ -426,6 +435,8 @@ def serve(
 
 
 def main() -> None:
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     gc.disable()  # until the command is chosen (_Group.resolve_command); see quick_start
     cli(prog_name="memchat")
 

@@ -263,7 +263,7 @@ async def webhook(request: Request) -> Response:
     try:
         data = json.loads(body.decode("utf-8-sig", errors="replace"))
     except (json.JSONDecodeError, RecursionError) as e:
-        return error(400, f"request body: not valid JSON ({getattr(e, 'msg', 'too deeply nested')})", "BadRequest")
+        raise BadRequest(f"request body: not valid JSON ({getattr(e, 'msg', 'too deeply nested')})") from None
     sender, text, metadata = user_message(data)
     message_id = (metadata or {}).get("message_id", request.headers.get("idempotency-key"))
     if message_id is not None and not isinstance(message_id, str):
@@ -343,7 +343,6 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
 
 
-ANY = {"type": "object"}
 OPERATIONS = [  # every route memchat serves but /webhooks/rest without its slash (a health check)
     Operation("get", "/", hello, "health", answer={"type": "string"}, media="text/plain"),
     Operation("get", "/webhooks/rest/", rest_health, "rest channel"),
@@ -453,7 +452,7 @@ def app_from_env():
     from memchat.cli import quick_start
 
     end_with_parent()
-    with quick_start():
+    with quick_start(own_process=True):
         return serve_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
 
 

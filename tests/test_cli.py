@@ -151,3 +151,13 @@ def test_a_database_failing_under_a_command_is_one_line(tmp_path):
     )
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == ["Error: database: disk I/O error"], out.stderr
+
+
+def test_a_program_running_the_command_line_keeps_its_garbage_collector(runner):
+    """The memchat command tunes its own process's collector at start (cli.quick_start); a
+    program that runs the command line inside itself keeps its collector as it is."""
+    import gc
+
+    frozen = gc.get_freeze_count()
+    assert runner.invoke(cli, ["serve", "--help"]).exit_code == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
