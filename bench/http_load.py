@@ -148,8 +148,8 @@ def main() -> None:
         )
         figures = {name: ([], [], []) for name in versions}  # turns/s, p50, p99
         for n in range(args.runs):  # the versions alternate, each run on a fresh server and store
-            for name, env in versions.items():
-                db = Path(tmp) / f"load-{n}-{len(figures)}-{list(versions).index(name)}.db"
+            for v, (name, env) in enumerate(versions.items()):
+                db = Path(tmp) / f"load-{n}-{v}.db"
                 server, url = start_serve(
                     args.model.resolve(),
                     db,

@@ -110,10 +110,10 @@ def main() -> None:
                 for name in versions
             }
             for run in range(args.runs):  # versions, and serve and repl, alternate
-                for name, env in versions.items():
+                for v, (name, env) in enumerate(versions.items()):
                     f = list(figures[name].values())
-                    first, mib = serve_once(bundle, Path(tmp) / f"s{run}-{len(f[0])}-{hash(name)}.db", env)
-                    answered, whole = repl_once(bundle, Path(tmp) / f"r{run}-{len(f[0])}-{hash(name)}.db", env)
+                    first, mib = serve_once(bundle, Path(tmp) / f"{bundle.name}-s{run}-{v}.db", env)
+                    answered, whole = repl_once(bundle, Path(tmp) / f"{bundle.name}-r{run}-{v}.db", env)
                     for values, x in zip(f, (first, mib, answered, whole)):
                         values.append(x)
             print(f"{bundle.name}: {args.runs} runs, medians (runs)")

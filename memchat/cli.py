@@ -3,47 +3,16 @@ commands, not at start-up: ``memchat --help`` imports click and little else."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from memchat import __version__
+from memchat import __version__, process
 from memchat.errors import MemchatError, need_torch
 
 DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"  # see store.resolve_url
-
-
-_OWN_PROCESS = False  # set by main(): this process is the memchat command, whose start is tuned
-
-
-@contextlib.contextmanager
-def quick_start(own_process: bool = False):
-    """Collect no garbage while the modules and the bundle load, then freeze what loaded.
-
-    Loading makes hundreds of thousands of objects and no garbage worth collecting, yet the
-    collector ran over them again and again (a tenth of a second of a half-second start here).
-    Frozen, they live as long as the process: later collections, on every turn, skip them, and
-    so does Python's last one at exit. ``main`` starts this way too, until a command is chosen.
-    Only in a process that is memchat's own (``main``'s, or ``own_process``: a server's worker):
-    a program that runs the command line inside itself (tests, say) keeps its collector as it is."""
-    if not (own_process or _OWN_PROCESS):
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        _settle()
-
-
-def _settle() -> None:
-    if _OWN_PROCESS or not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 class _Group(click.Group):
@@ -62,7 +31,7 @@ class _Group(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         found = super().resolve_command(ctx, args)
-        _settle()  # the command line and the plugins are loaded: collect garbage again
+        process.settle()  # the command line and the plugins are loaded: collect garbage again
         return found
 
     def get_command(self, ctx: click.Context, name: str):
@@ -328,7 +297,7 @@ def replay(
 )
 def repl(model: Path | None, db: str | None, kb: Path | None, conversation_id: str | None, history_file: Path) -> None:
     """Chat with a model. /help lists the commands; empty input lets the bot go on (<SILENCE>)."""
-    with quick_start():
+    with process.quick_start():
         from memchat.bot import Bot
         from memchat.repl import Repl
 
@@ -396,7 +365,7 @@ def serve(
     The OpenAPI document is at /openapi.json."""
     import os
 
-    with quick_start():
+    with process.quick_start():
         import uvicorn
 
         from memchat.bot import Bot, newest_bundle
@@ -435,9 +404,7 @@ def serve(
 
 
 def main() -> None:
-    global _OWN_PROCESS
-    _OWN_PROCESS = True
-    gc.disable()  # until the command is chosen (_Group.resolve_command); see quick_start
+    process.begin()  # no garbage collection until a command is chosen (_Group.resolve_command)
     cli(prog_name="memchat")
 
 

@@ -482,17 +482,15 @@ class DialogueManager:
     def _rule_goes_on(self, turn: TurnState, again: set[str]) -> str | None:
         """The intent rule's next action, or listen after its last (unless it says not to wait);
         None, and the rule dropped, when its next action cannot be said now or a plugin vetoes it."""
-        rule, j = turn.rule, len(turn.taken)
+        rule, j, tracker = turn.rule, len(turn.taken), turn.tracker
         if turn.taken != rule["actions"][:j]:
             turn.rule = None
             return None
         if j == len(rule["actions"]):  # its end: a follow-up rule goes on, else it listens
             turn.rule = None
-            tracker = turn.tracker
             going_on = follow_up(self.spec.rules, turn.taken, tracker.slots, tracker.active_loop)
             return LISTEN if rule["wait"] and going_on is None else None
         action = rule["actions"][j]
-        tracker = turn.tracker
         if (
             action in again
             or self.spec.kind(action) == "action"

@@ -449,7 +449,7 @@ def serve_app(settings: ServerSettings, bot=None):
 def app_from_env():
     """The app of a worker process started by ``memchat serve --workers N`` (uvicorn factory).
     The worker ends when its supervisor dies, killed or not: no orphan goes on serving."""
-    from memchat.cli import quick_start
+    from memchat.process import quick_start
 
     end_with_parent()
     with quick_start(own_process=True):

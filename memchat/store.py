@@ -381,8 +381,8 @@ class Store:
         """Every event of a conversation with a seq above ``after``, oldest first."""
         kept = self.kept.get(conversation_id)
         if kept is not None and (kept.whole or kept.events[0].seq <= after + 1):
-            events = self._fresh(conversation_id, kept)
-            return events[max(0, after - events[0].seq + 1) :] if events else []
+            events = self._fresh(conversation_id, kept)  # never empty: what is kept is not
+            return events[max(0, after - events[0].seq + 1) :]
         events = self._after(conversation_id, after)
         if after == 0:
             self.kept.put(conversation_id, events, whole=True)
@@ -436,8 +436,8 @@ class RecentEvents:
 
     What is kept is never stale, only short: rows are never changed once stored, and every read
     asks the database for the rows after the last kept one. Bounded: ``EVENTS`` events of each of
-    ``CONVERSATIONS`` conversations (enough for a project bot's whole conversations, and a
-    hundred times a dialog bAbI bot's memory window)."""
+    ``CONVERSATIONS`` conversations (a project bot's whole conversation, as long as most are, and
+    four times a dialog bAbI bot's memory window of 101)."""
 
     CONVERSATIONS = 256
     EVENTS = 400

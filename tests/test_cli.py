@@ -154,7 +154,7 @@ def test_a_database_failing_under_a_command_is_one_line(tmp_path):
 
 
 def test_a_program_running_the_command_line_keeps_its_garbage_collector(runner):
-    """The memchat command tunes its own process's collector at start (cli.quick_start); a
+    """The memchat command tunes its own process's collector at start (memchat.process); a
     program that runs the command line inside itself keeps its collector as it is."""
     import gc
 

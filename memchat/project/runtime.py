@@ -283,9 +283,8 @@ class Interpreter:
                 if "intent" in m or "not_intent" in m or m["type"] == "from_intent":
                     if intent is None:
                         intent = self.matcher.intent(text) or ""
-                    if intent.split("/")[0] not in m.get("intent", [intent.split("/")[0]]) or intent.split("/")[
-                        0
-                    ] in m.get("not_intent", []):
+                    base = intent.split("/")[0]  # a retrieval intent is its own: faq/hours is faq
+                    if base not in m.get("intent", [base]) or base in m.get("not_intent", []):
                         continue
                 if m["type"] == "from_entity" and m["entity"] in found:
                     out[slot] = found[m["entity"]]
