@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,6 +129,8 @@ def load_bundle(path: str | Path) -> Bundle:
     if not path.exists():
         raise MemchatError(f"{path}: no such bundle")
     if path.is_file():
+        import tarfile  # only for a packed bundle: a folder, what serving reads, needs none
+
         if not tarfile.is_tarfile(path):
             raise MemchatError(f"{path}: not a memchat bundle (expected a folder or a .tar.gz)")
         with tempfile.TemporaryDirectory() as tmp:
@@ -145,6 +146,8 @@ MAX_ENTRIES = 100  # files and folders in it (a bundle has three)
 
 
 def _extract(archive: Path, into: Path) -> Path:
+    import tarfile
+
     try:
         with tarfile.open(archive) as tar:
             members, size = [], 0
@@ -310,6 +313,8 @@ def check_metadata(metadata: dict, config: MemN2NConfig, where: str) -> None:
 def pack_bundle(folder: str | Path, archive: str | Path) -> Path:
     """Write ``folder`` as a .tar.gz at ``archive`` (atomically)."""
     folder, archive = Path(folder), Path(archive)
+    import tarfile
+
     tmp = archive.with_name(f".{archive.name}.tmp")
     with tarfile.open(tmp, "w:gz") as tar:
         tar.add(folder, arcname=folder.name)

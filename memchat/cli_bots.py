@@ -67,7 +67,7 @@ def ensure_bundle(ctx: click.Context, folder: Path, retrain: bool = False) -> Pa
 def start(ctx: click.Context, folder: Path, db: str | None, retrain: bool) -> None:
     """Train the bot of FOLDER (default: ./dialogues) into models/ when it has no bundle or a file
     of FOLDER changed since, then chat with it in the REPL, its knowledge base loaded."""
-    from memchat.project import is_project
+    from memchat.project.folder import is_project
     from memchat.taskfiles import find_task_files
 
     kb = None
@@ -107,8 +107,8 @@ def test_command(
     import tempfile
 
     from memchat.bot import Bot
-    from memchat.project import Project
     from memchat.project.data import read_data
+    from memchat.project.folder import Project
     from memchat.project.testing import run_tests, write_failed_stories
 
     proj = Project.read(project)

@@ -42,6 +42,7 @@ class EntityTable:
         # what find() looks up: every entity and alias, as its tokens joined by spaces
         self._lookup = {**self.ids, **{a: self.ids[w] for a, w in self.aliases.items() if a not in self.ids}}
         self._longest = max((k.count(" ") + 1 for k in self._lookup), default=1)
+        self._firsts = {k.split(" ")[0] for k in self._lookup if " " in k}  # what a several-word entity starts with
         self._near: dict[str, set[str]] | None = None  # fuzzy matching: deletion variant -> one-word entities
         self._part_near: dict[str, set[str]] = {}  # and -> the words of several-word entities
         self._known: frozenset[str] = frozenset()
@@ -154,7 +155,9 @@ class EntityTable:
             return out
         k, n = 0, len(tokens)
         while k < n:
-            for m in range(min(self._longest, n - k), 0, -1):
+            t = tokens[k]  # several words are looked up only from a word one of them starts with
+            starts = t in self._firsts or (self._near is not None and self._part(t) in self._firsts)
+            for m in range(min(self._longest, n - k) if starts else 1, 0, -1):
                 i = lookup.get(" ".join(tokens[k : k + m]))
                 if i is None and self._near is not None:
                     i = self._nearest(tokens[k]) if m == 1 else lookup.get(" ".join(map(self._part, tokens[k : k + m])))

@@ -13,10 +13,10 @@ memory once for all hops, and the match features touch only the candidates namin
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -75,15 +75,9 @@ class Ranker:
         self.id_weight = np.ones(config.vocab_size, dtype=np.float32)
         self.id_weight[config.vocab_size - config.subwords :] = config.subword_weight  # empty without subwords
         self.candidates = candidate_embeddings(weights["W.weight"], featurizer.cand_words, self.id_weight)  # (C, d)
-        # entity -> (the candidates naming it, how often each does)
-        named: dict[int, Counter[int]] = {}
-        for c, ents in enumerate(featurizer.cand_entities):
-            for e in ents:
-                named.setdefault(e, Counter())[c] += 1
-        self.named_by = {
-            e: (np.fromiter(cs.keys(), np.intp, len(cs)), np.fromiter(cs.values(), np.float32, len(cs)))
-            for e, cs in named.items()
-        }
+        # the candidates naming each entity, as rows of a sparse table: entity e's are
+        # named_cands[named_at[e] : named_at[e + 1]] (a candidate names an entity once: find())
+        self.named_at, self.named_cands = candidates_naming(featurizer.cand_entities, len(featurizer.entities))
         self.code_entity = featurizer.code_entity
         self.code_type = featurizer.code_type
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
@@ -156,19 +150,29 @@ class Ranker:
                 e = self.code_entity[c]
                 per_entity[e] = per_entity.get(e, 0.0) + match[self.code_type[c]]
             for e, value in per_entity.items():
-                if e in self.named_by:
-                    cands, counts = self.named_by[e]
-                    scores[cands] += counts * value
+                scores[self.named_cands[self.named_at[e] : self.named_at[e + 1]]] += value
         return Ranking(scores, attention, memory, query, f.candidates)
 
 
 def candidate_embeddings(W: np.ndarray, words: Sequence[Sequence[int]], id_weight: np.ndarray) -> np.ndarray:
     """W Φ(y) for every candidate y, from each candidate's word ids: (C, d)."""
     out = np.zeros((len(words), W.shape[1]), dtype=np.float32)
-    lengths = np.array([len(w) for w in words])
-    flat = np.fromiter((i for w in words for i in w), dtype=np.intp, count=int(lengths.sum()))
+    lengths = np.fromiter(map(len, words), dtype=np.intp, count=len(words))
+    flat = np.fromiter(chain.from_iterable(words), dtype=np.intp, count=int(lengths.sum()))
     rows = np.flatnonzero(lengths)  # reduceat needs non-empty segments
     if len(rows):
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[rows]
-        out[rows] = np.add.reduceat(W[flat] * id_weight[flat, None], starts, axis=0)
+        weighted = np.take(W * id_weight[:, None], flat, axis=0)  # (words, d): a row per word said
+        out[rows] = np.add.reduceat(weighted, starts, axis=0)
     return out
+
+
+def candidates_naming(cand_entities: Sequence[Sequence[int]], entities: int) -> tuple[np.ndarray, np.ndarray]:
+    """(at, cands): the candidates naming entity e are ``cands[at[e] : at[e + 1]]``, in order."""
+    lengths = np.fromiter(map(len, cand_entities), dtype=np.intp, count=len(cand_entities))
+    named = np.fromiter(chain.from_iterable(cand_entities), dtype=np.intp, count=int(lengths.sum()))
+    by_entity = np.argsort(named, kind="stable")  # (pairs,) candidate order kept within an entity
+    cands = np.repeat(np.arange(len(cand_entities)), lengths)[by_entity]
+    at = np.zeros(entities + 1, dtype=np.intp)
+    np.cumsum(np.bincount(named, minlength=entities), out=at[1:])
+    return at, cands

@@ -276,7 +276,7 @@ class TrainingData:
     def read(cls, path: str | Path, task: int | None = None, seed: int = 0, **settings) -> TrainingData:
         """``settings`` (MemN2NConfig and TrainConfig fields; None means "not given") win over the
         folder's config.toml, which wins over the task's defaults."""
-        from memchat.project import is_project
+        from memchat.project.folder import is_project
 
         path = Path(path)
         given = {k: v for k, v in settings.items() if v is not None}
@@ -395,7 +395,7 @@ def train_bot(
         name = f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}"
     extra = data.describe(result)
     if Path(path).is_dir():  # memchat start and test retrain when the folder changes
-        from memchat.project import hash_folder
+        from memchat.project.folder import hash_folder
 
         extra["source_hash"] = hash_folder(Path(path))
     metadata = bundle_metadata(model, data.featurizer, extra)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from memchat.project import Project
+from memchat.project.folder import Project
 
 DIALOGUES = Path(__file__).resolve().parents[1] / "dialogues"
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from memchat.cli import cli
 from memchat.errors import MemchatError
-from memchat.project import Project
+from memchat.project.folder import Project
 
 HERE = Path(__file__).resolve().parent
 PIZZERIA = HERE / "projects" / "pizzeria"

@@ -7,8 +7,8 @@ from collections import Counter
 
 from memchat.entities import EntityTable, tokenize
 from memchat.featurize import Featurizer
-from memchat.project import Project
 from memchat.project.domain import LISTEN, TEMPLATE_SLOT
+from memchat.project.folder import Project
 from memchat.project.generate import Generator
 from memchat.project.rules import compile_intent_rules, compile_rules
 from memchat.project.runtime import BotSpec, Interpreter
@@ -179,7 +179,7 @@ def stale_reason(folder, bundle) -> str | None:
     import json
     from pathlib import Path
 
-    from memchat.project import hash_folder
+    from memchat.project.folder import hash_folder
 
     meta = Path(bundle) / "metadata.json"
     if not meta.is_file():

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 from memchat.babi import BOT, KB, SILENCE, USER, Dialog, Turn
 from memchat.errors import MemchatError
-from memchat.project import Project
 from memchat.project.data import ANY_VALUE, Example, Step, Story
 from memchat.project.domain import LISTEN
+from memchat.project.folder import Project
 from memchat.project.rules import is_follow_up
 from memchat.project.runtime import Interpreter, conversation_state, slot_line, slot_text
 

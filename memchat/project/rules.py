@@ -33,9 +33,13 @@ entities in the user step -- the model alone decides, from what it learned of th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from memchat.errors import MemchatError
-from memchat.project.data import ANY_VALUE, Story
 from memchat.project.domain import LISTEN, is_unset, slot_text
+
+if TYPE_CHECKING:  # compiling rules reads stories (training); applying them (serving) does not
+    from memchat.project.data import Story
 
 
 def is_follow_up(story: Story) -> bool:
@@ -67,6 +71,8 @@ def compile_intent_rule(story: Story) -> dict:
     """An intent rule as a bundle keeps it: ``intent``; ``before``, the bot's last actions before
     the message; ``actions`` and ``states`` as a follow-up rule's (``compile_rule``), the
     condition holding at the first; ``start``: only as a conversation's first message."""
+    from memchat.project.data import Story
+
     at = story.steps.index(_intents(story.steps)[0])
     after = Story(
         story.name,
@@ -114,6 +120,8 @@ def compile_rule(story: Story) -> dict:
     when ``actions[j]`` is chosen: the slot values (None: any value) and the active form its
     ``condition`` and steps so far say, each step overriding what came before it (the condition
     holds where the rule starts: ``active_loop: null`` after the form's last answer overrides it)."""
+    from memchat.project.data import ANY_VALUE
+
     actions: list[str] = []
     state: dict = {"slots": {}}
     states: list[dict] = []

@@ -134,13 +134,18 @@ class IntentMatcher:
         self.intents: list[str] = []  # of each example: faq/hours for a retrieval intent
         self.norms: list[float] = []  # of each example's 3-gram counts
         self.postings: dict[str, list[tuple[int, int]]] = {}  # 3-gram -> (example, count): a message
-        for intent, texts in examples.items():  # meets only the examples it shares a 3-gram with
+        postings = self.postings  # meets only the examples it shares a 3-gram with
+        for intent, texts in examples.items():
             for t in texts:
                 grams = self._grams(t)
                 if not grams:
                     continue
+                example = len(self.intents)
                 for g, n in grams.items():
-                    self.postings.setdefault(g, []).append((len(self.intents), n))
+                    if (found := postings.get(g)) is None:
+                        postings[g] = [(example, n)]
+                    else:
+                        found.append((example, n))
                 self.intents.append(intent)
                 self.norms.append(sum(v * v for v in grams.values()) ** 0.5)
 
@@ -150,7 +155,7 @@ class IntentMatcher:
             for i, start, end in reversed(self.table.spans(tokens)):
                 tokens[start:end] = [f"<{self.table.types[self.table.type_of[i]]}>"]
         marked = f" {' '.join(tokens)} "
-        return Counter(marked[i : i + 3] for i in range(len(marked) - 2))
+        return Counter([marked[i : i + 3] for i in range(len(marked) - 2)])
 
     def _nearest(self, text: str) -> list[tuple[float, str]]:
         """(cosine, intent) of the nearest example of each intent sharing a 3-gram with ``text``,
