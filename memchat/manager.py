@@ -501,10 +501,11 @@ class DialogueManager:
             turn.rule = None
             return None
         failures: list[PluginFailure] = []
-        if self._vetoed(turn.conversation_id, action, list(turn.turns), failures):
+        vetoed = self._vetoed(turn.conversation_id, action, list(turn.turns), failures)
+        turn.failures += failures  # a plugin that raised is named, whether or not another vetoed
+        if vetoed:
             turn.rule = None
             return None
-        turn.failures += failures
         return action
 
     def _lead(self, text: str, changed: dict, requested: str | None) -> tuple[str, dict] | None:

@@ -169,3 +169,24 @@ def test_a_missing_plugins_dir_is_one_line(tmp_path):
         timeout=60,
     )
     assert run.returncode != 0 and "Traceback" not in run.stderr and "nope" in run.stderr
+
+
+def test_a_plugin_that_raises_while_an_intent_rule_is_vetoed_is_still_named(pizzeria_bundle, tmp_path):
+    """A flaky plugin fails the first time it is asked (about the greet rule's action), then
+    another vetoes that action (pluggy calls the last registered first): the rule gives way to
+    the model, and the failure is on the turn's first reply, not lost with the rule."""
+    folder = plugin_dir(
+        tmp_path,
+        z_flaky="from memchat.hookspecs import hookimpl\n\nasked = []\n\n@hookimpl\n"
+        "def veto_reply(conversation_id, reply, history):\n    asked.append(reply)\n"
+        "    if len(asked) == 1:\n        raise TimeoutError(f'{reply} timed out')\n",
+        a_vetoes="from memchat.hookspecs import hookimpl\n\n@hookimpl\n"
+        "def veto_reply(conversation_id, reply, history):\n    return reply == 'utter_greet' or None\n",
+    )
+    pm = new_plugin_manager(folder, entry_points=False)
+    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "p.db"), plugin_manager=pm)
+    replies = bot.turn("c", "hello")
+    assert "utter_greet" not in [r.text for r in replies]
+    failures = [str(f) for r in replies for f in r.plugin_failures]
+    assert failures == ["plugin z_flaky failed in veto_reply: TimeoutError: utter_greet timed out"]
+    bot.close()
