@@ -74,7 +74,7 @@ def test_the_search_carries_only_what_the_user_said(default_bot):
 
 def test_slips_are_read_as_the_words_they_stand_for_and_the_bot_is_never_silent(default_bot):
     said = default_bot.respond("s", "i want a tabel for 4 in berlin, itallian, cheep")
-    assert said[0] == "Let me look for a cheap italian restaurant in berlin for 4."
+    assert said[0] == "Let me look for cheap italian restaurants in berlin for 4."
     assert said[1].startswith("What do you think of")
     for text in ["thnaks a lot", "zzz qqq vvv", "what?"]:  # a slip; words it has never seen
         assert default_bot.respond("s", text), text
@@ -191,7 +191,7 @@ def test_a_message_whose_intent_is_certain_gets_its_rule_whatever_the_model_rank
 def test_another_one_after_a_new_search_that_found_the_same_restaurant_is_another(default_bot):
     first = default_bot.respond("k", "a cheap thai restaurant in rome for 2 please")[-1]
     again = default_bot.respond("k", "for 3 people then")  # a new search: the same restaurant is the best
-    assert again[0].startswith("Let me look for a cheap thai restaurant in rome for 3") and again[-1] == first
+    assert again[0].startswith("Let me look for cheap thai restaurants in rome for 3") and again[-1] == first
     # its slot set to the value it had (no slot event): still a suggestion since the search
     other = default_bot.respond("k", "another one please")[-1]
     assert other.startswith("What do you think of") and other != first
