@@ -2,6 +2,10 @@
 how much resident memory it holds once loaded, and how long `memchat repl` takes to answer a
 first line piped to it (and to exit). The README reports them beside Rasa's.
 
+Each run also times a process that only imports the libraries serve imports (``LIBRARIES``): on
+this shared machine that floor moves by half from one hour to the next, so serve's time above it,
+in the same run, is what says how much of the start is memchat's own.
+
     python bench/startup.py BUNDLE [BUNDLE ...] [--runs 5] [--against OTHER_CHECKOUT]
 
 With --against, the same figures for another checkout of memchat (say, a worktree of the
@@ -55,6 +59,29 @@ def serve_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
         proc.wait(30)
 
 
+# What `memchat serve` imports from other packages before its first reply (uvicorn picks its
+# HTTP and WebSocket protocols and uvloop as it starts): a process importing only these, with the
+# collector off as memchat's own is, is the floor no change to memchat can go below.
+LIBRARIES = (
+    "sqlalchemy, sqlalchemy.dialects.sqlite, numpy, safetensors.numpy, click, pluggy, uvicorn, uvloop, "
+    "uvicorn.protocols.http.httptools_impl, uvicorn.protocols.websockets.websockets_sansio_impl, "
+    "starlette.applications, starlette.routing, starlette.middleware.cors"
+)
+
+
+def libraries_once(env: dict, cwd: Path) -> float:
+    """Seconds from the start of a process that only imports ``LIBRARIES`` to its saying so (its
+    exit, which serve's figure leaves out too, is not counted)."""
+    start = time.perf_counter()
+    code = f"import gc; gc.disable(); import {LIBRARIES}; print('imported', flush=True)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    said = proc.stdout.readline()
+    seconds = time.perf_counter() - start
+    if proc.wait(60) != 0 or not said.strip():
+        raise SystemExit("the libraries could not be imported")
+    return seconds
+
+
 def repl_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
     """(seconds to the first reply line, seconds to the end of the run) of ``printf 'hi\\n' | memchat repl``."""
     start = time.perf_counter()
@@ -100,6 +127,7 @@ def main() -> None:
         for other in args.against:
             versions[f"against {other}"] = checkout_env(other, Path(tmp))
         for bundle in args.bundles:
+            floor: list[float] = []  # the libraries alone, once a run, between the versions
             figures = {
                 name: {
                     "serve, process start to first REST reply": [],
@@ -110,6 +138,7 @@ def main() -> None:
                 for name in versions
             }
             for run in range(args.runs):  # versions, and serve and repl, alternate
+                floor.append(libraries_once(versions["this checkout"], Path(tmp)))
                 for v, (name, env) in enumerate(versions.items()):
                     f = list(figures[name].values())
                     first, mib = serve_once(bundle, Path(tmp) / f"{bundle.name}-s{run}-{v}.db", env)
@@ -117,7 +146,10 @@ def main() -> None:
                     for values, x in zip(f, (first, mib, answered, whole)):
                         values.append(x)
             print(f"{bundle.name}: {args.runs} runs, medians (runs)")
+            report("the libraries alone (LIBRARIES: imported, nothing else)", {"process start to imported": floor})
             for name in versions:
+                serve = figures[name]["serve, process start to first REST reply"]
+                figures[name]["serve, above the libraries alone in its run"] = [s - f for s, f in zip(serve, floor)]
                 report(name, figures[name])
 
 

@@ -312,9 +312,9 @@ def check_metadata(metadata: dict, config: MemN2NConfig, where: str) -> None:
 
 def pack_bundle(folder: str | Path, archive: str | Path) -> Path:
     """Write ``folder`` as a .tar.gz at ``archive`` (atomically)."""
-    folder, archive = Path(folder), Path(archive)
     import tarfile
 
+    folder, archive = Path(folder), Path(archive)
     tmp = archive.with_name(f".{archive.name}.tmp")
     with tarfile.open(tmp, "w:gz") as tar:
         tar.add(folder, arcname=folder.name)
