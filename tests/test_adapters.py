@@ -80,8 +80,11 @@ def test_rasa_custom_action_on_a_real_action_server(small, memchat_env, tmp_path
     rasa_sdk = pytest.importorskip("rasa_sdk", reason="the Rasa adapter needs memchat[rasa]")
     httpx = pytest.importorskip("httpx2", reason="the tests talk HTTP through httpx2 (memchat[dev])")
     port = free_port()
+    # the action server as `python -m rasa_sdk` runs it, with torch made unimportable: the adapter
+    # answers inside someone else's process on memchat's live path alone (numpy)
+    no_torch = "import runpy, sys; sys.modules['torch'] = None; runpy.run_module('rasa_sdk', run_name='__main__')"
     server = subprocess.Popen(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "memchat_plugins.adapters.rasa_action", "--port", str(port)],
+        [sys.executable, "-c", no_torch, "--actions", "memchat_plugins.adapters.rasa_action", "--port", str(port)],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -159,3 +162,35 @@ def test_botframework_activity_handler_with_the_test_adapter(bot):
     asyncio.run(conversation())
     ((conversation_id, _, _),) = bot.store.conversations()
     assert [(e.speaker, e.text) for e in bot.history(conversation_id)][:2] == [("user", "hi"), ("bot", GREETING)]
+
+
+# ---- without torch: the Errbot plugin and the Bot Framework handler in a process without it ----
+WITHOUT_TORCH = """
+import asyncio, logging, sys
+sys.modules["torch"] = None  # unimportable: the adapters answer on memchat's live path (numpy)
+from botbuilder.core.adapters import TestAdapter
+from errbot.backends.test import TestBot
+from memchat_plugins.adapters import ERRBOT_PLUGIN_DIR, shared_bot
+from memchat_plugins.adapters.botframework import MemchatActivityHandler
+
+async def bot_framework():  # test() checks the reply
+    await TestAdapter(MemchatActivityHandler(shared_bot()).on_turn).test("hi", GREETING)
+
+asyncio.run(bot_framework())
+errbot = TestBot(extra_plugin_dir=ERRBOT_PLUGIN_DIR, loglevel=logging.WARNING)
+errbot.start(timeout=60)
+try:
+    errbot.push_message("hi")
+    print(errbot.pop_message(timeout=30))
+finally:
+    errbot.stop()
+"""
+
+
+def test_the_errbot_and_bot_framework_adapters_answer_without_torch(memchat_env):
+    pytest.importorskip("errbot", reason="the Errbot adapter needs memchat[errbot]")
+    pytest.importorskip("botbuilder.core", reason="the Bot Framework adapter needs memchat[botframework]")
+    script = WITHOUT_TORCH.replace("GREETING", repr(GREETING))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == GREETING
