@@ -3,9 +3,10 @@ import sqlite3
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from memchat.errors import MemchatError
-from memchat.store import SCHEMA_VERSION, Event, Store, resolve_url
+from memchat.store import _EVENT_KEYS, SCHEMA_VERSION, Event, Store, resolve_url
 
 
 @pytest.fixture
@@ -66,6 +67,29 @@ def test_append_numbers_events_per_conversation_and_recent_reads_the_tail(any_st
     assert store.events("a", after=2)[0].data == {"k": 1}
     assert store.recent("nobody", 5) == [] and not store.exists("nobody") and store.exists("b")
     assert [c[0] for c in store.conversations()] == ["a", "b"]
+
+
+def test_the_hot_path_on_the_driver_keeps_types_and_sqlalchemy_s_errors(any_store):
+    """Appending and reading run on the driver's cursor (DriverStatement): JSON data and None come
+    back as stored, a taken seq is SQLAlchemy's IntegrityError (the append retries with the seq
+    read back), and a database that fails is SQLAlchemy's error, as memchat handles everywhere."""
+    store = any_store
+    store.append("a", [Event("user", "one", {"n": [1, "x"], "ok": True}), Event("bot", "two")])
+    store.kept = type(store.kept)()  # nothing kept: every read goes to the database
+    assert [(e.text, e.data, e.speaker) for e in store.events("a")] == [
+        ("one", {"n": [1, "x"], "ok": True}, "user"),
+        ("two", None, "bot"),
+    ]
+    assert [e.seq for e in store.append("a", [Event("user", "three")], after=0)] == [3]  # seq 1 taken: retried
+    with pytest.raises(IntegrityError):  # the driver's error, raised as SQLAlchemy's
+        with store._driver() as cursor:
+            store._insert_events.run_many(cursor, [dict(zip(_EVENT_KEYS, ("a", 1, "user", "again", 0.0, None)))])
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE events"))
+    for broken in (lambda: store.append("b", [Event("user", "x")]), lambda: store.events("a", after=3)):
+        with pytest.raises(SQLAlchemyError) as caught:
+            broken()
+        assert "events" in str(caught.value.orig)
 
 
 def test_reading_the_tail_is_one_indexed_range_scan(store):
