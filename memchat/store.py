@@ -15,8 +15,7 @@ its conversation's last hundred events again each time, a quarter of its time in
 A turn's own statements (reading a conversation's new rows, appending a turn) are compiled by
 SQLAlchemy once and run on the database driver's cursor (``DriverStatement``), on a connection
 from the engine's pool: SQLAlchemy's work around each execution had become more than a quarter
-of a turn.
-Everything else (migrations, listings, plugins' tables) goes through SQLAlchemy as usual.
+of a turn. Everything else (migrations, listings, plugins' tables) goes through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -175,7 +174,6 @@ class DriverStatement:
         required = {b.key: None for b in compiled.binds.values() if b.required}
         self.template = compiled.construct_params(required)  # every parameter, with its literal value
         self.order = list(compiled.positiontup) if compiled.positional else None
-
         self.binders = []  # (name, its processor) of each parameter SQLAlchemy would process
         for name in self.template:
             if process := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect):
