@@ -78,8 +78,8 @@ class Ranker:
         # the candidates naming each entity, as rows of a sparse table: entity e's are
         # named_cands[named_at[e] : named_at[e + 1]] (a candidate names an entity once: find())
         self.named_at, self.named_cands = candidates_naming(featurizer.cand_entities, len(featurizer.entities))
-        self.code_entity = featurizer.code_entity
-        self.code_type = featurizer.code_type
+        self.code_entity = np.asarray(featurizer.code_entity, dtype=np.intp)  # match code -> its entity
+        self.code_type = np.asarray(featurizer.code_type, dtype=np.intp)  # and -> its match word
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
         self._slot = lru_cache(maxsize=65536)(self._slot_vector)
         self._said = lru_cache(maxsize=4096)(self._said_vector)
@@ -144,13 +144,15 @@ class Ranker:
         scores = self.candidates @ q  # (C,)
         codes = context.codes() if self.config.match else []
         if codes:
-            match = self.M @ q  # (types * kinds,) the score of each match word
-            per_entity: dict[int, float] = {}
-            for c in codes:
-                e = self.code_entity[c]
-                per_entity[e] = per_entity.get(e, 0.0) + match[self.code_type[c]]
-            for e, value in per_entity.items():
-                scores[self.named_cands[self.named_at[e] : self.named_at[e + 1]]] += value
+            codes = np.asarray(codes, dtype=np.intp)  # (K,)
+            value = (self.M @ q)[self.code_type[codes]]  # (K,) the score of each code's match word
+            # every candidate naming each code's entity gets the code's value: the rows of the
+            # sparse table named_at/named_cands, gathered for all codes at once
+            start, end = self.named_at[self.code_entity[codes]], self.named_at[self.code_entity[codes] + 1]
+            lengths = end - start  # (K,)
+            first = np.cumsum(lengths) - lengths  # (K,) where each code's rows begin in the gather
+            rows = np.repeat(start - first, lengths) + np.arange(int(lengths.sum()))  # (R,)
+            scores += np.bincount(self.named_cands[rows], np.repeat(value, lengths), len(scores)).astype(np.float32)
         return Ranking(scores, attention, memory, query, f.candidates)
 
 
