@@ -148,8 +148,9 @@ class Ranker:
             value = (self.M @ q)[self.code_type[codes]]  # (K,) the score of each code's match word
             # every candidate naming each code's entity gets the code's value: the rows of the
             # sparse table named_at/named_cands, gathered for all codes at once
-            start, end = self.named_at[self.code_entity[codes]], self.named_at[self.code_entity[codes] + 1]
-            lengths = end - start  # (K,)
+            entity = self.code_entity[codes]  # (K,)
+            start = self.named_at[entity]  # (K,)
+            lengths = self.named_at[entity + 1] - start  # (K,) how many candidates name it
             first = np.cumsum(lengths) - lengths  # (K,) where each code's rows begin in the gather
             rows = np.repeat(start - first, lengths) + np.arange(int(lengths.sum()))  # (R,)
             scores += np.bincount(self.named_cands[rows], np.repeat(value, lengths), len(scores)).astype(np.float32)
