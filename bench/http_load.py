@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from serving import HERE, checkout_env, start_serve  # bench/serving.py
+from serving import add_against, start_serve, versions, wait_up  # bench/serving.py
 
 from memchat.babi import USER, read_dialogs
 from memchat.store import Store
@@ -35,22 +34,6 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * q))]
-
-
-async def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                sys.exit(f"memchat serve exited with code {process.returncode}")
-            try:
-                async with session.get(url + "/webhooks/rest/") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    sys.exit("memchat serve did not answer in time")
 
 
 async def run(url: str, dialogs: list[list[str]], prefix: str, concurrency: int, turns: int, rate: float | None):
@@ -119,9 +102,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=50)
     ap.add_argument("--turns", type=int, default=3000, help="user turns per run")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument(
-        "--against", type=Path, action="append", default=[], help="another checkout, measured alternately (repeatable)"
-    )
+    add_against(ap)
     ap.add_argument(
         "--rate",
         type=float,
@@ -138,17 +119,15 @@ def main() -> None:
     ]
 
     with tempfile.TemporaryDirectory(prefix="memchat-http-") as tmp:
-        versions = {"this checkout": checkout_env(HERE, Path(tmp))}
-        for other in args.against:
-            versions[f"against {other}"] = checkout_env(other, Path(tmp))
+        checkouts = versions(args.against, Path(tmp))
         print(
             f"memchat serve: {args.workers} worker(s); {args.concurrency} concurrent conversations, "
             f"{args.turns} turns per run, offered load "
             + (f"{args.rate:g} turns/s" if args.rate else "unbounded (each sends on its reply)")
         )
-        figures = {name: ([], [], []) for name in versions}  # turns/s, p50, p99
+        figures = {name: ([], [], []) for name in checkouts}  # turns/s, p50, p99
         for n in range(args.runs):  # the versions alternate, each run on a fresh server and store
-            for v, (name, env) in enumerate(versions.items()):
+            for v, (name, env) in enumerate(checkouts.items()):
                 db = Path(tmp) / f"load-{n}-{v}.db"
                 server, url = start_serve(
                     args.model.resolve(),
@@ -161,7 +140,7 @@ def main() -> None:
                     cwd=tmp,  # not a checkout: python -m looks in its working folder first
                 )
                 try:
-                    asyncio.run(wait_ready(url, server))
+                    wait_up(server, url, timeout=120)
                     latencies, seconds, sent = asyncio.run(
                         run(url, dialogs, f"run{n}", args.concurrency, args.turns, args.rate)
                     )

@@ -37,6 +37,18 @@ def checkout_env(checkout: Path, tmp: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(path)}
 
 
+def add_against(parser) -> None:
+    """The benches' ``--against OTHER_CHECKOUT`` option (see ``versions``)."""
+    parser.add_argument(
+        "--against", type=Path, action="append", default=[], help="another checkout, measured alternately (repeatable)"
+    )
+
+
+def versions(against: list[Path], tmp: Path) -> dict[str, dict]:
+    """This checkout and each of ``against``, by name, with the environment that runs it (``checkout_env``)."""
+    return {"this checkout": checkout_env(HERE, tmp)} | {f"against {o}": checkout_env(o, tmp) for o in against}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,16 +67,17 @@ def start_serve(bundle: Path, db: str | Path, *options: str, cwd: Path | None = 
     return proc, f"http://127.0.0.1:{port}"
 
 
-def wait_up(proc: subprocess.Popen, url: str, timeout: float = 60) -> None:
-    """Until ``url`` answers; one line and exit if the server stops or never answers."""
+def wait_up(proc: subprocess.Popen, url: str, timeout: float = 60, request=None, every: float = 0.05) -> bytes:
+    """Until the server answers ``request`` (default: ``GET url/``), asked ``every`` seconds; its
+    answer's body. One line and exit if the server stops or never answers."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            return
+            with urllib.request.urlopen(request or url + "/", timeout=5) as answer:
+                return answer.read()
         except OSError:
             if proc.poll() is not None:
                 raise SystemExit(f"memchat serve exited with {proc.returncode}") from None
             if time.monotonic() > deadline:
                 raise SystemExit(f"memchat serve did not answer in {timeout:g} s") from None
-            time.sleep(0.05)
+            time.sleep(every)

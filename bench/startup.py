@@ -27,7 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from serving import HERE, checkout_env, start_serve  # bench/serving.py
+from serving import add_against, start_serve, versions, wait_up  # bench/serving.py
 
 
 def rss_mib(pid: int) -> float:
@@ -43,16 +43,8 @@ def serve_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
     start = time.perf_counter()
     proc, url = start_serve(bundle, db, stderr=subprocess.DEVNULL, env=env, cwd=db.parent)
     try:
-        while True:
-            try:
-                req = urllib.request.Request(f"{url}/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
-                with urllib.request.urlopen(req, timeout=5) as r:
-                    json.loads(r.read())
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise SystemExit(f"serve exited with {proc.returncode}") from None
-                time.sleep(0.002)  # the first reply timed to within 2 ms
+        request = urllib.request.Request(f"{url}/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
+        json.loads(wait_up(proc, url, request=request, every=0.002))  # the first reply timed to within 2 ms
         seconds = time.perf_counter() - start
         return seconds, rss_mib(proc.pid)
     finally:
@@ -119,14 +111,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="+", type=Path)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument(
-        "--against", type=Path, action="append", default=[], help="another checkout, measured alternately (repeatable)"
-    )
+    add_against(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        versions = {"this checkout": checkout_env(HERE, Path(tmp))}
-        for other in args.against:
-            versions[f"against {other}"] = checkout_env(other, Path(tmp))
+        checkouts = versions(args.against, Path(tmp))
         for bundle in args.bundles:
             floor: list[float] = []  # the libraries alone, once a run, between the versions
             figures = {
@@ -137,11 +125,11 @@ def main() -> None:
                     "repl, process start to first answer": [],
                     "repl, the whole run (to its exit)": [],
                 }
-                for name in versions
+                for name in checkouts
             }
             for run in range(args.runs):  # versions, and serve and repl, alternate
-                floor.append(libraries_once(versions["this checkout"], Path(tmp)))
-                for v, (name, env) in enumerate(versions.items()):
+                floor.append(libraries_once(checkouts["this checkout"], Path(tmp)))
+                for v, (name, env) in enumerate(checkouts.items()):
                     f = list(figures[name].values())
                     db = Path(tmp) / f"{bundle.name}-s{run}-{v}.db"
                     first, mib = serve_once(bundle, db, env)  # a new store: its tables are made
@@ -151,7 +139,7 @@ def main() -> None:
                         values.append(x)
             print(f"{bundle.name}: {args.runs} runs, medians (runs)")
             report("the libraries alone (LIBRARIES: imported, nothing else)", {"process start to imported": floor})
-            for name in versions:
+            for name in checkouts:
                 for start, above in (
                     ("serve, process start to first REST reply", "serve, above the libraries alone in its run"),
                     ("serve again on the store it made (a restart)", "serve again, above the libraries alone"),

@@ -160,8 +160,7 @@ class Ranker:
 def candidate_embeddings(W: np.ndarray, words: Sequence[Sequence[int]], id_weight: np.ndarray) -> np.ndarray:
     """W Φ(y) for every candidate y, from each candidate's word ids: (C, d)."""
     out = np.zeros((len(words), W.shape[1]), dtype=np.float32)
-    lengths = np.fromiter(map(len, words), dtype=np.intp, count=len(words))
-    flat = np.fromiter(chain.from_iterable(words), dtype=np.intp, count=int(lengths.sum()))
+    lengths, flat = _flat(words)
     rows = np.flatnonzero(lengths)  # reduceat needs non-empty segments
     if len(rows):
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[rows]
@@ -172,10 +171,15 @@ def candidate_embeddings(W: np.ndarray, words: Sequence[Sequence[int]], id_weigh
 
 def candidates_naming(cand_entities: Sequence[Sequence[int]], entities: int) -> tuple[np.ndarray, np.ndarray]:
     """(at, cands): the candidates naming entity e are ``cands[at[e] : at[e + 1]]``, in order."""
-    lengths = np.fromiter(map(len, cand_entities), dtype=np.intp, count=len(cand_entities))
-    named = np.fromiter(chain.from_iterable(cand_entities), dtype=np.intp, count=int(lengths.sum()))
+    lengths, named = _flat(cand_entities)
     by_entity = np.argsort(named, kind="stable")  # (pairs,) candidate order kept within an entity
     cands = np.repeat(np.arange(len(cand_entities)), lengths)[by_entity]
     at = np.zeros(entities + 1, dtype=np.intp)
     np.cumsum(np.bincount(named, minlength=entities), out=at[1:])
     return at, cands
+
+
+def _flat(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(the length of each list, all their items one after the other), as arrays."""
+    lengths = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
+    return lengths, np.fromiter(chain.from_iterable(lists), dtype=np.intp, count=int(lengths.sum()))

@@ -31,6 +31,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy import (
     JSON,
@@ -196,9 +197,9 @@ class DriverStatement:
     def run_many(self, cursor, many: Iterable[dict]) -> None:
         cursor.executemany(self.sql, [self.params(values) for values in many])
 
-    def rows(self, cursor) -> list:
-        """The cursor's rows, each column as SQLAlchemy returns it."""
-        rows = cursor.fetchall()
+    def fetch(self, cursor, values: dict) -> list:
+        """The statement's rows for ``values``, each column as SQLAlchemy returns it."""
+        rows = self.run(cursor, values).fetchall()
         if self.readers is None:  # on the first rows: a processor may depend on the driver's type code
             readers = []  # made whole, then shared: threads may be here at once
             for i, (column, described) in enumerate(zip(self.columns, cursor.description)):
@@ -403,21 +404,22 @@ class Store:
                 raise ValueError(f"speaker must be one of {SPEAKERS}, got {e.speaker!r}")
         if self.is_sqlite:
             cursor.execute("BEGIN IMMEDIATE")  # writers queue on the busy timeout (_sqlite_pragmas)
+        hot = self._hot
         try:
             now = time.time()
             if last is None:
-                row = self._last_seq.run(cursor, {"cid": conversation_id}).fetchone()
+                row = hot.last_seq.run(cursor, {"cid": conversation_id}).fetchone()
                 last = row[0] if row else None
             if last is None:
-                self._new_conversation.run(cursor, {"cid": conversation_id, "now": now})
+                hot.new_conversation.run(cursor, {"cid": conversation_id, "now": now})
                 last = 0
             out = [Event(e.speaker, e.text, e.data, last + i, now, conversation_id) for i, e in enumerate(new, start=1)]
             if out:
-                rows = [(conversation_id, e.seq, e.speaker, e.text, now, e.data) for e in out]
-                self._insert_events.run_many(cursor, (dict(zip(_EVENT_KEYS, row)) for row in rows))
+                values = ((conversation_id, e.seq, e.speaker, e.text, now, e.data) for e in out)
+                hot.insert_events.run_many(cursor, (dict(zip(_EVENT_KEYS, v)) for v in values))
                 # the WHERE on last_seq makes a concurrent writer fail here instead of interleaving
                 bump = {"cid": conversation_id, "old": last, "new": last + len(out), "now": now}
-                if self._bump.run(cursor, bump).rowcount != 1:
+                if hot.bump.run(cursor, bump).rowcount != 1:
                     raise IntegrityError("concurrent append", None, Exception("last_seq moved"))
             cursor.connection.commit()
             return out
@@ -426,30 +428,18 @@ class Store:
                 cursor.connection.rollback()
             raise
 
-    # The hot path's statements, compiled for this database on first use (DriverStatement)
     @cached_property
-    def _last_seq(self) -> DriverStatement:
-        return DriverStatement(_LAST_SEQ if self.is_sqlite else _LAST_SEQ_LOCKED, self.engine.dialect)
-
-    @cached_property
-    def _new_conversation(self) -> DriverStatement:
-        return DriverStatement(_NEW_CONVERSATION, self.engine.dialect)
-
-    @cached_property
-    def _insert_events(self) -> DriverStatement:
-        return DriverStatement(_INSERT_EVENTS, self.engine.dialect, column_keys=_EVENT_KEYS, for_executemany=True)
-
-    @cached_property
-    def _bump(self) -> DriverStatement:
-        return DriverStatement(_BUMP, self.engine.dialect)
-
-    @cached_property
-    def _recent(self) -> DriverStatement:
-        return DriverStatement(_RECENT, self.engine.dialect)
-
-    @cached_property
-    def _rows_after(self) -> DriverStatement:
-        return DriverStatement(_AFTER, self.engine.dialect)
+    def _hot(self) -> SimpleNamespace:
+        """The hot path's statements (``DriverStatement``), compiled for this database on first use."""
+        d = self.engine.dialect
+        return SimpleNamespace(
+            last_seq=DriverStatement(_LAST_SEQ if self.is_sqlite else _LAST_SEQ_LOCKED, d),
+            new_conversation=DriverStatement(_NEW_CONVERSATION, d),
+            insert_events=DriverStatement(_INSERT_EVENTS, d, column_keys=_EVENT_KEYS, for_executemany=True),
+            bump=DriverStatement(_BUMP, d),
+            recent=DriverStatement(_RECENT, d),
+            after=DriverStatement(_AFTER, d),
+        )
 
     @cached_property
     def _dbapi(self):
@@ -485,7 +475,7 @@ class Store:
         if kept is not None and (kept.whole or len(kept.events) >= n):
             return self._fresh(conversation_id, kept)[-n:]
         with self._driver() as cursor:  # one indexed range scan
-            rows = self._recent.rows(self._recent.run(cursor, {"cid": conversation_id, "n": n}))
+            rows = self._hot.recent.fetch(cursor, {"cid": conversation_id, "n": n})
         events = _to_events(conversation_id, reversed(rows))
         self.kept.put(conversation_id, events, whole=len(events) < n)
         return events
@@ -508,7 +498,7 @@ class Store:
 
     def _after(self, conversation_id: str, after: int) -> list[Event]:
         with self._driver() as cursor:
-            rows = self._rows_after.rows(self._rows_after.run(cursor, {"cid": conversation_id, "after": after}))
+            rows = self._hot.after.fetch(cursor, {"cid": conversation_id, "after": after})
         return _to_events(conversation_id, rows)
 
     def exists(self, conversation_id: str) -> bool:
@@ -615,7 +605,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):
         if not conn.get_execution_options().get("memchat_read"):  # a read is one statement: no BEGIN
-            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # straight to sqlite3: hot path
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # Store._append issues its own
 
 
 def database_trouble(error: Exception) -> str:

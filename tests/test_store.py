@@ -83,7 +83,7 @@ def test_the_hot_path_on_the_driver_keeps_types_and_sqlalchemy_s_errors(any_stor
     assert [e.seq for e in store.append("a", [Event("user", "three")], after=0)] == [3]  # seq 1 taken: retried
     with pytest.raises(IntegrityError):  # the driver's error, raised as SQLAlchemy's
         with store._driver() as cursor:
-            store._insert_events.run_many(cursor, [dict(zip(_EVENT_KEYS, ("a", 1, "user", "again", 0.0, None)))])
+            store._hot.insert_events.run_many(cursor, [dict(zip(_EVENT_KEYS, ("a", 1, "user", "again", 0.0, None)))])
     with store.engine.begin() as conn:
         conn.execute(text("DROP TABLE events"))
     for broken in (lambda: store.append("b", [Event("user", "x")]), lambda: store.events("a", after=3)):

@@ -134,18 +134,14 @@ class IntentMatcher:
         self.intents: list[str] = []  # of each example: faq/hours for a retrieval intent
         self.norms: list[float] = []  # of each example's 3-gram counts
         self.postings: dict[str, list[tuple[int, int]]] = {}  # 3-gram -> (example, count): a message
-        postings = self.postings  # meets only the examples it shares a 3-gram with
-        for intent, texts in examples.items():
+        for intent, texts in examples.items():  # meets only the examples it shares a 3-gram with
             for t in texts:
                 grams = self._grams(t)
                 if not grams:
                     continue
                 example = len(self.intents)
                 for g, n in grams.items():
-                    if (found := postings.get(g)) is None:
-                        postings[g] = [(example, n)]
-                    else:
-                        found.append((example, n))
+                    self.postings.setdefault(g, []).append((example, n))
                 self.intents.append(intent)
                 self.norms.append(sum(v * v for v in grams.values()) ** 0.5)
 
