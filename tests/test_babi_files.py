@@ -87,12 +87,14 @@ def test_candidates_and_kb(tmp_path):
         read_kb(bad)
 
 
-def test_largest_babi_file_reads_in_well_under_a_second(babi):
+def test_largest_babi_file_reads_whole_and_quickly(babi):
     path = babi / "dialog-babi-task6-dstc2-trn.txt"
     read_dialogs(path)  # warm the file cache
     t = time.perf_counter()
     dialogs = read_dialogs(path)
-    assert time.perf_counter() - t < 0.8
+    # about 0.3 s here; the bound catches a reader gone quadratic, not this shared machine's slow
+    # hours (0.84 s in one CI run, against a bound of 0.8 s then)
+    assert time.perf_counter() - t < 2.5
     assert len(dialogs) == 1618
     assert sum(len(d.bot_turns) for d in dialogs) == 14404
 
