@@ -2,6 +2,8 @@
 
     <bundle>/metadata.json      memchat version, configs, vocabulary, entities, candidates, figures
     <bundle>/model.safetensors  the weights (never pickle)
+    <bundle>/candidates.safetensors  the candidates' word and entity ids, as the model was trained on
+                                them (``Featurizer.candidate_ids``); a bundle without it reads them again
 
 Writes are atomic: the folder is written under a temporary name and renamed when complete.
 Loading checks the format, the version and every tensor's shape, and says what is wrong.
@@ -21,13 +23,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from memchat import __version__
 from memchat.config import MemN2NConfig, weight_shapes
 from memchat.entities import EntityTable
 from memchat.errors import MemchatError, need_torch
-from memchat.featurize import Featurizer, Vocabulary
+from memchat.featurize import CANDIDATE_IDS, Featurizer, Vocabulary
 
 if TYPE_CHECKING:
     from memchat.model import MemN2N
@@ -36,6 +38,7 @@ FORMAT = "memchat-bundle"
 FORMAT_VERSION = 1  # bump when a bundle written now could not be read by older code
 METADATA = "metadata.json"
 WEIGHTS = "model.safetensors"
+CANDIDATES = "candidates.safetensors"
 
 
 @dataclass
@@ -103,14 +106,15 @@ def save_bundle(
     path.parent.mkdir(parents=True, exist_ok=True)
     if metadata is None:
         metadata = bundle_metadata(model, featurizer, extra or {})
-    from safetensors.torch import save_file  # a model to save was trained, so torch is here
+    from safetensors.torch import save_file as save_tensors  # a model to save was trained: torch is here
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        save_tensors(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        save_file(featurizer.candidate_ids, str(tmp / CANDIDATES), metadata={"format": FORMAT})
         (tmp / METADATA).write_text(json.dumps(metadata, ensure_ascii=False, indent=1) + "\n")
-        for name in (WEIGHTS, METADATA, "."):  # on disk before the rename makes the bundle visible
+        for name in (WEIGHTS, CANDIDATES, METADATA, "."):  # on disk before the rename makes the bundle visible
             fd = os.open(tmp / name, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -142,7 +146,7 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 MAX_EXTRACTED = 2**30  # bytes a .tar.gz bundle may extract to (a bundle is a few MB to a few hundred)
-MAX_ENTRIES = 100  # files and folders in it (a bundle has three)
+MAX_ENTRIES = 100  # files and folders in it (a bundle has four)
 
 
 def _extract(archive: Path, into: Path) -> Path:
@@ -218,6 +222,7 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
         kinds=config.match_kinds,
         candidate_texts=texts,
         subwords=config.subwords,
+        candidate_ids=_candidate_ids(folder, shown, len(metadata["candidates"]), config.vocab_size, len(entities)),
     )
 
     if metadata.get("fuzzy") is True:
@@ -247,6 +252,35 @@ def _load_folder(folder: Path, shown: Path) -> Bundle:
                 + (")" if tensor.dtype != np.float32 else ", with NaN or infinite values)")
             )
     return Bundle(config=config, weights=tensors, featurizer=featurizer, metadata=metadata, path=shown)
+
+
+def _candidate_ids(folder: Path, shown: Path, candidates: int, words: int, entities: int) -> dict | None:
+    """The candidates' ids the bundle stores (``CANDIDATES``), checked: a table of ``candidates``
+    rows of word ids under ``words`` and entity ids under ``entities``. None for a bundle made
+    before they were stored: its candidates are read again."""
+    path = folder / CANDIDATES
+    if not path.is_file():
+        return None
+    try:
+        ids = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
+        raise MemchatError(f"{shown}/{CANDIDATES}: damaged ({e})") from None
+    if unexpected := sorted(set(ids) - set(CANDIDATE_IDS)):
+        raise MemchatError(f"{shown}/{CANDIDATES}: unexpected tensor '{unexpected[0]}'")
+    for name, below in (("words", words), ("entities", entities)):
+        items, at = ids.get(name), ids.get(f"{name}_at")
+        if items is None or at is None:
+            raise MemchatError(f"{shown}/{CANDIDATES}: tensor '{name if items is None else name + '_at'}' is missing")
+        for key, tensor in ((name, items), (f"{name}_at", at)):
+            if tensor.dtype != np.int32 or tensor.ndim != 1:
+                raise MemchatError(f"{shown}/{CANDIDATES}: tensor '{key}' must be one row of int32s")
+        if len(at) != candidates + 1 or at[0] != 0 or at[-1] != len(items) or (np.diff(at) < 0).any():
+            raise MemchatError(
+                f"{shown}/{CANDIDATES}: tensor '{name}_at' must rise from 0 to {len(items)} in {candidates + 1} steps"
+            )
+        if len(items) and not (0 <= items.min() and items.max() < below):
+            raise MemchatError(f"{shown}/{CANDIDATES}: tensor '{name}' holds ids outside 0 to {below - 1}")
+    return ids
 
 
 # What a config field may hold: (type, least, most); the most keep an edited bundle from asking for

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
 
 import numpy as np
 
@@ -74,10 +73,12 @@ class Ranker:
         # what each id counts in a bag: 1 for a word, subword_weight for an n-gram bucket
         self.id_weight = np.ones(config.vocab_size, dtype=np.float32)
         self.id_weight[config.vocab_size - config.subwords :] = config.subword_weight  # empty without subwords
-        self.candidates = candidate_embeddings(weights["W.weight"], featurizer.cand_words, self.id_weight)  # (C, d)
+        ids = featurizer.candidate_ids
+        self.candidates = candidate_embeddings(weights["W.weight"], ids["words"], ids["words_at"], self.id_weight)
         # the candidates naming each entity, as rows of a sparse table: entity e's are
         # named_cands[named_at[e] : named_at[e + 1]] (a candidate names an entity once: find())
-        self.named_at, self.named_cands = candidates_naming(featurizer.cand_entities, len(featurizer.entities))
+        named = ids["entities"], ids["entities_at"]
+        self.named_at, self.named_cands = candidates_naming(*named, len(featurizer.entities))
         self.code_entity = np.asarray(featurizer.code_entity, dtype=np.intp)  # match code -> its entity
         self.code_type = np.asarray(featurizer.code_type, dtype=np.intp)  # and -> its match word
         self._encode = lru_cache(maxsize=65536)(self._encode_text)  # live turns repeat a lot
@@ -157,29 +158,21 @@ class Ranker:
         return Ranking(scores, attention, memory, query, f.candidates)
 
 
-def candidate_embeddings(W: np.ndarray, words: Sequence[Sequence[int]], id_weight: np.ndarray) -> np.ndarray:
-    """W Φ(y) for every candidate y, from each candidate's word ids: (C, d)."""
-    out = np.zeros((len(words), W.shape[1]), dtype=np.float32)
-    lengths, flat = _flat(words)
-    rows = np.flatnonzero(lengths)  # reduceat needs non-empty segments
+def candidate_embeddings(W: np.ndarray, words: np.ndarray, at: np.ndarray, id_weight: np.ndarray) -> np.ndarray:
+    """W Φ(y) for every candidate y, from the candidates' word ids (``Featurizer.candidate_ids``): (C, d)."""
+    out = np.zeros((len(at) - 1, W.shape[1]), dtype=np.float32)
+    rows = np.flatnonzero(np.diff(at))  # reduceat needs non-empty segments
     if len(rows):
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[rows]
-        weighted = np.take(W * id_weight[:, None], flat, axis=0)  # (words, d): a row per word said
-        out[rows] = np.add.reduceat(weighted, starts, axis=0)
+        weighted = np.take(W * id_weight[:, None], words, axis=0)  # (words, d): a row per word said
+        out[rows] = np.add.reduceat(weighted, at[rows], axis=0)
     return out
 
 
-def candidates_naming(cand_entities: Sequence[Sequence[int]], entities: int) -> tuple[np.ndarray, np.ndarray]:
-    """(at, cands): the candidates naming entity e are ``cands[at[e] : at[e + 1]]``, in order."""
-    lengths, named = _flat(cand_entities)
+def candidates_naming(named: np.ndarray, at: np.ndarray, entities: int) -> tuple[np.ndarray, np.ndarray]:
+    """(at, cands): the candidates naming entity e are ``cands[at[e] : at[e + 1]]``, in order; from
+    the candidates' entity ids (``Featurizer.candidate_ids``)."""
     by_entity = np.argsort(named, kind="stable")  # (pairs,) candidate order kept within an entity
-    cands = np.repeat(np.arange(len(cand_entities)), lengths)[by_entity]
-    at = np.zeros(entities + 1, dtype=np.intp)
-    np.cumsum(np.bincount(named, minlength=entities), out=at[1:])
-    return at, cands
-
-
-def _flat(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """(the length of each list, all their items one after the other), as arrays."""
-    lengths = np.fromiter(map(len, lists), dtype=np.intp, count=len(lists))
-    return lengths, np.fromiter(chain.from_iterable(lists), dtype=np.intp, count=int(lengths.sum()))
+    cands = np.repeat(np.arange(len(at) - 1), np.diff(at))[by_entity]
+    out = np.zeros(entities + 1, dtype=np.intp)
+    np.cumsum(np.bincount(named, minlength=entities), out=out[1:])
+    return out, cands

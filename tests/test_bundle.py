@@ -66,6 +66,60 @@ def test_bundles_before_the_next_match_kind_still_load(tiny, tmp_path):
     assert torch.equal(predict(bundle.model, bundle.featurizer, enc), predict(model, feat, enc))
 
 
+def test_the_candidates_ids_are_stored_and_equal_reading_them_again(saved):
+    """A bundle keeps its candidates' ids (a quarter of task 5's start was reading 4,212 of them
+    again): they equal what the texts give, the training side's lists come from them, and a
+    bundle made before they were stored reads them again, to the same ranking."""
+    import numpy as np
+
+    from memchat.ranker import Ranker
+
+    path, model, feat, dialogs = saved
+    stored = load_bundle(path)
+    assert (path / "candidates.safetensors").is_file()
+    assert "cand_words" not in vars(stored.featurizer)  # not read again from the texts
+    for name, array in feat.candidate_ids.items():
+        assert np.array_equal(stored.featurizer.candidate_ids[name], array), name
+    assert stored.featurizer.cand_words == feat.cand_words and any(feat.cand_words)
+    assert stored.featurizer.cand_entities == feat.cand_entities and any(feat.cand_entities)
+    (path / "candidates.safetensors").unlink()  # as a bundle made before they were stored
+    again = load_bundle(path)
+    assert "cand_words" in vars(again.featurizer)
+    turns = dialogs[0].turns[:3]
+    a, b = Ranker.from_bundle(stored).rank(turns), Ranker.from_bundle(again).rank(turns)
+    assert np.array_equal(a.scores, b.scores) and np.array_equal(a.attention, b.attention)
+
+
+def _edit_ids(path, change):
+    from safetensors.numpy import load_file as load_arrays
+    from safetensors.numpy import save_file as save_arrays
+
+    ids = load_arrays(str(path / "candidates.safetensors"))
+    change(ids)
+    save_arrays(ids, str(path / "candidates.safetensors"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda ids: ids.pop("words_at"), "tensor 'words_at' is missing"),
+        (lambda ids: ids.update(extra=ids["words"]), "unexpected tensor 'extra'"),
+        (lambda ids: ids.update(words=ids["words"].astype("int64")), "tensor 'words' must be one row of int32s"),
+        (lambda ids: ids.update(words_at=ids["words_at"][:-1]), "tensor 'words_at' must rise from 0"),
+        (lambda ids: ids.update(entities_at=ids["entities_at"][::-1].copy()), "'entities_at' must rise from 0"),
+        (lambda ids: ids["words"].__setitem__(0, 10**6), "tensor 'words' holds ids outside 0 to"),
+        (lambda ids: ids["entities"].__setitem__(0, -1), "tensor 'entities' holds ids outside 0 to"),
+    ],
+)
+def test_damaged_candidate_ids_say_what_is_wrong(saved, change, message):
+    path = saved[0]
+    _edit_ids(path, change)
+    with pytest.raises(MemchatError) as e:
+        load_bundle(path)
+    assert f"{path}/candidates.safetensors: " in str(e.value) and message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
 def test_tar_gz_round_trip(saved, tmp_path):
     path, model, feat, dialogs = saved
     archive = pack_bundle(path, tmp_path / "b.tar.gz")
@@ -99,6 +153,10 @@ def edit_metadata(path, **changes):
         (
             lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:100]),
             "model.safetensors: damaged",
+        ),
+        (
+            lambda p: (p / "candidates.safetensors").write_bytes(b"\x10" + bytes(20)),
+            "candidates.safetensors: damaged",
         ),
     ],
 )
