@@ -35,9 +35,8 @@ from memchat.babi import BOT, KB, SILENCE, USER, Turn
 from memchat.errors import MemchatError
 from memchat.locks import LockProvider, default_locks
 from memchat.plugins import PluginFailure, call_each, failures_data
-from memchat.project.domain import LISTEN
 from memchat.project.rules import follow_up, holds, intent_rule
-from memchat.project.runtime import SLOT_LINE, BotSpec, Interpreter, conversation_state, slot_line, slot_text
+from memchat.project.runtime import LISTEN, SLOT_LINE, BotSpec, Interpreter, conversation_state, slot_line, slot_text
 from memchat.ranker import Ranker, Ranking
 from memchat.store import Event, Store
 

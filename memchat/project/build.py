@@ -7,11 +7,10 @@ from collections import Counter
 
 from memchat.entities import EntityTable, tokenize
 from memchat.featurize import Featurizer
-from memchat.project.domain import LISTEN, TEMPLATE_SLOT
 from memchat.project.folder import Project
 from memchat.project.generate import Generator
 from memchat.project.rules import compile_intent_rules, compile_rules
-from memchat.project.runtime import BotSpec, Interpreter
+from memchat.project.runtime import LISTEN, TEMPLATE_SLOT, BotSpec, Interpreter
 
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
 # A project's dev dialogues come from its own stories, so dev accuracy saturates long before the

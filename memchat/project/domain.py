@@ -10,11 +10,11 @@ except ``version``, ``session_config`` and ``config`` (read by Rasa's servers, n
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from memchat.errors import MemchatError
+from memchat.project.runtime import slot_text
 from memchat.project.yamlfile import YamlList, YamlMap, load_yaml
 
 
@@ -26,9 +26,7 @@ def shown_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for the user
 SLOT_TYPES = {"text", "bool", "categorical", "float", "list", "any"}
-TEMPLATE_SLOT = re.compile(r"\{(\w+)\}")
 IGNORED_KEYS = {"version", "session_config", "config"}  # Rasa's server settings; nothing for memchat
 
 
@@ -257,18 +255,6 @@ def _responses(d: Domain, value, data, key) -> None:
             out.append(variation)
         d.responses[name] = out
         d.where[f"responses {name}"] = responses.at(name)
-
-
-def slot_text(value: object) -> str:
-    """A slot's value as stored and compared: booleans as true/false, None (or nothing) as null."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else " ".join(str(value).split()) or "null"
-
-
-def is_unset(value: str | None) -> bool:
-    """Whether a slot's stored value means "not set"."""
-    return value in (None, "", "null")
 
 
 def _response_condition(variation, name: str) -> list[dict]:

@@ -5,6 +5,7 @@ so a trained bot answers without its project folder.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -12,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from itertools import groupby
 
 from memchat.entities import EntityTable, tokenize
-from memchat.project.domain import LISTEN, TEMPLATE_SLOT, is_unset, slot_text
 
+LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for the user
+TEMPLATE_SLOT = re.compile(r"\{(\w+)\}")  # a slot named in a response's text
 SLOT_LINE = "slot"  # a stored line "slot NAME VALUE": the slot was set
 LOOP_LINE = "active_loop"  # "active_loop FORM" or "active_loop null"
 
@@ -317,3 +319,15 @@ def conversation_state(lines: Iterable[tuple[str, str]], initial: dict[str, str]
 def slot_line(name: str, value: object) -> str:
     """The stored line of a slot set to ``value``."""
     return f"{SLOT_LINE} {name} {slot_text(value)}"
+
+
+def slot_text(value: object) -> str:
+    """A slot's value as stored and compared: booleans as true/false, None (or nothing) as null."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else " ".join(str(value).split()) or "null"
+
+
+def is_unset(value: str | None) -> bool:
+    """Whether a slot's stored value means "not set"."""
+    return value in (None, "", "null")

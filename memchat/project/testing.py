@@ -21,7 +21,7 @@ import yaml
 from memchat.babi import SILENCE
 from memchat.manager import DialogueManager, clean_text
 from memchat.project.data import Step, Story
-from memchat.project.domain import LISTEN
+from memchat.project.runtime import LISTEN
 
 
 @dataclass
