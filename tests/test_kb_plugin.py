@@ -102,3 +102,36 @@ def test_sql_and_in_memory_rules_agree(babi, store):
         assert kb.query(store, action) == run_call(facts, action)
     ratings = [int(x.split()[-1]) for x in kb.query(store, "api_call italian paris six cheap") if "R_rating" in x]
     assert ratings == sorted(ratings, reverse=True) and len(ratings) > 1  # best rated first
+
+
+def test_a_bot_projects_table_is_searched_by_the_slots_given_in_any_case_best_rated_first():
+    """The project search (``kb.search``/``kb.suggest`` on a bundle's table), indexed once per
+    table: every given value must match (any case), rows come best rated first (table order
+    among equals, unrated last), and another table is never answered from the first's index."""
+    from types import SimpleNamespace
+
+    rows = [
+        {"name": "A", "cuisine": "Thai", "city": "rome", "rating": "3"},
+        {"name": "B", "cuisine": "thai", "city": "Rome", "rating": "9"},
+        {"name": "C", "cuisine": "thai", "city": "paris", "rating": "9"},
+        {"name": "D", "cuisine": "THAI", "city": "rome", "rating": ""},  # unrated: after the rated
+        {"name": "E", "cuisine": "thai", "city": "rome", "rating": "3"},  # ties with A: after it
+    ]
+    table = {"rows": rows, "name": "name", "rank": "rating", "search": "s", "suggest": "g"}
+    spec = SimpleNamespace(slot_entities={"cuisine": ["cuisine"], "city": ["city"], "name": []}, kb=table)
+
+    def tracker(slots, events=(), kb_table=table):
+        return SimpleNamespace(spec=SimpleNamespace(**{**vars(spec), "kb": kb_table}), slots=slots, events=list(events))
+
+    def names(slots, kb_table=table):
+        return [r["name"] for r in kb._matching(kb_table, tracker(slots, kb_table=kb_table))]
+
+    assert names({"cuisine": "thai", "city": "ROME"}) == ["B", "A", "E", "D"]
+    assert names({"cuisine": "Thai"}) == ["B", "C", "A", "E", "D"]
+    assert names({"cuisine": "thai", "city": "oslo"}) == [] and names({"city": None}) == ["B", "C", "A", "E", "D"]
+    assert names({"name": "a"}) == ["B", "C", "A", "E", "D"]  # a slot no entity fills is never a filter
+    assert kb.search(table, tracker({"city": "paris"})) == {"slots": {"found": True}}
+    assert kb.search(table, tracker({"city": "lima"})) == {"slots": {"found": False}}
+    assert kb.suggest(table, tracker({"city": "rome"})) == {"slots": {"name": "B", "found": True}}
+    other = {**table, "rows": [{**r, "city": "lima"} for r in rows]}  # another table, alive beside the first
+    assert names({"city": "lima"}, other) == ["B", "C", "A", "E", "D"] and names({"city": "lima"}) == []
