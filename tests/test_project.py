@@ -536,6 +536,42 @@ def test_an_intent_is_certain_only_near_one_intent_and_far_from_the_others():
     assert m.intent("no thanks a lot") in ("thank", "deny")
 
 
+def test_the_nearest_example_of_each_intent_is_the_cosine_of_their_3_gram_counts():
+    """IntentMatcher's sparse table gives what the cosines say, computed here one by one: the
+    nearest example of each intent sharing a 3-gram, nearest first, entities read as their type."""
+    from collections import Counter
+
+    from memchat.entities import EntityTable
+    from memchat.project.runtime import IntentMatcher
+
+    examples = {
+        "inform": ["i want thai food", "dim sum please", "thai"],
+        "greet": ["hello there", "hi"],
+        "empty": ["?"],  # not a 3-gram: no example
+        "thank": ["thanks a lot", "thank you so much"],
+    }
+    m = IntentMatcher(examples, EntityTable.from_values({"cuisine": ["thai", "dim sum"]}, {}))
+
+    def grams(text):  # texts of words and spaces only: their tokens are their words
+        marked = f" {text.replace('dim sum', '<cuisine>').replace('thai', '<cuisine>')} "
+        return Counter(marked[i : i + 3] for i in range(len(marked) - 2))
+
+    def cosine(a, b):
+        dot = sum(n * b[g] for g, n in a.items())
+        return dot / (sum(v * v for v in a.values()) ** 0.5 * sum(v * v for v in b.values()) ** 0.5)
+
+    for text in ["some dim sum food please", "hello thanks", "thank u", "i want food there", "thai thai"]:
+        said, expected = grams(text), {}
+        for intent, texts in examples.items():
+            for example in (grams(t) for t in texts if t != "?"):
+                if said.keys() & example.keys():
+                    expected[intent] = max(expected.get(intent, 0.0), cosine(said, example))
+        got = m._nearest(text)
+        assert [i for _, i in got] == sorted(expected, key=lambda i: -expected[i]) and got, text
+        assert all(abs(c - expected[i]) < 1e-12 for c, i in got), text
+    assert len(m._nearest("hello thanks")) == 2 and m._nearest("xyz") == [] and m.certain("thanks a lot") == "thank"
+
+
 def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):
     from memchat.project.build import bot_spec
     from memchat.project.runtime import IntentMatcher

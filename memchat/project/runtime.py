@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import groupby
 
+import numpy as np
+
 from memchat.entities import EntityTable, tokenize
 
 LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for the user
@@ -119,7 +121,12 @@ class IntentMatcher:
     """The intent of a message, for the slot mappings that depend on one (``from_intent``, a
     mapping's ``intent``): the intent of the NLU example nearest by character 3-grams (cosine),
     entities counted as their type ("we are 5" is "we are <number>"). memchat's model itself
-    needs no intents."""
+    needs no intents.
+
+    The examples' 3-gram counts are a sparse table by 3-gram, as the ranker's candidates by
+    entity: a message's cosines with every example are one gather and one ``bincount`` over the
+    rows of its 3-grams. A loop over them in Python took 0.13 ms a message for the default bot's
+    518 examples (now 0.07), and 4.1 ms for 5,180 (now 0.2)."""
 
     SURE = 0.5  # the least cosine of a certain intent's nearest example ([rules] sure)
     MARGIN = 0.15  # how much nearer than any other intent's it must be ([rules] margin)
@@ -133,19 +140,29 @@ class IntentMatcher:
     ):
         self.table = table
         self.sure, self.margin = sure, margin
-        self.intents: list[str] = []  # of each example: faq/hours for a retrieval intent
-        self.norms: list[float] = []  # of each example's 3-gram counts
-        self.postings: dict[str, list[tuple[int, int]]] = {}  # 3-gram -> (example, count): a message
-        for intent, texts in examples.items():  # meets only the examples it shares a 3-gram with
-            for t in texts:
-                grams = self._grams(t)
-                if not grams:
+        self.names: list[str] = []  # the intents with an example (faq/hours for a retrieval intent)
+        self.starts: list[int] = []  # where each one's examples start: an intent's are together
+        self.gram_ids: dict[str, int] = {}  # 3-gram -> its row
+        grams, examples_of, counts, norms = [], [], [], []  # one entry per (example, 3-gram)
+        for intent, texts in examples.items():
+            for text in texts:
+                if not (counted := self._grams(text)):
                     continue
-                example = len(self.intents)
-                for g, n in grams.items():
-                    self.postings.setdefault(g, []).append((example, n))
-                self.intents.append(intent)
-                self.norms.append(sum(v * v for v in grams.values()) ** 0.5)
+                if not self.names or self.names[-1] != intent:
+                    self.names.append(intent)
+                    self.starts.append(len(norms))
+                ids = self.gram_ids
+                grams += [ids.setdefault(g, len(ids)) for g in counted]
+                examples_of += [len(norms)] * len(counted)
+                counts += counted.values()
+                norms.append(sum(v * v for v in counted.values()) ** 0.5)
+        by_gram = np.argsort(np.asarray(grams, dtype=np.intp), kind="stable")  # (P,)
+        # the examples having 3-gram g, and how often: example[at[g] : at[g + 1]], count[...]
+        self.example = np.asarray(examples_of, dtype=np.intp)[by_gram]  # (P,)
+        self.count = np.asarray(counts, dtype=np.float64)[by_gram]  # (P,)
+        self.at = np.zeros(len(self.gram_ids) + 1, dtype=np.intp)
+        np.cumsum(np.bincount(grams, minlength=len(self.gram_ids)), out=self.at[1:])
+        self.norms = np.asarray(norms, dtype=np.float64)  # (E,) of each example's 3-gram counts
 
     def _grams(self, text: str) -> Counter:
         tokens = tokenize(text)
@@ -158,19 +175,23 @@ class IntentMatcher:
     def _nearest(self, text: str) -> list[tuple[float, str]]:
         """(cosine, intent) of the nearest example of each intent sharing a 3-gram with ``text``,
         nearest first."""
-        grams = self._grams(text)
-        if not grams:
+        counted, rows, ns = self._grams(text), [], []
+        for g, n in counted.items():
+            if (row := self.gram_ids.get(g)) is not None:
+                rows.append(row)
+                ns.append(n)
+        if not rows:
             return []
-        dots: dict[int, float] = {}
-        for g, n in grams.items():
-            for example, count in self.postings.get(g, ()):
-                dots[example] = dots.get(example, 0.0) + n * count
-        norm = sum(v * v for v in grams.values()) ** 0.5
-        best: dict[str, float] = {}
-        for example, dot in dots.items():
-            intent = self.intents[example]
-            best[intent] = max(best.get(intent, 0.0), dot / (norm * self.norms[example]))
-        return sorted(((c, i) for i, c in best.items()), reverse=True)
+        rows = np.asarray(rows, dtype=np.intp)  # (K,)
+        start = self.at[rows]  # (K,)
+        lengths = self.at[rows + 1] - start  # (K,) how many examples have each 3-gram
+        first = np.cumsum(lengths) - lengths  # (K,) where each 3-gram's entries begin in the gather
+        pairs = np.repeat(start - first, lengths) + np.arange(int(lengths.sum()))  # (P,)
+        dots = np.bincount(self.example[pairs], self.count[pairs] * np.repeat(ns, lengths), len(self.norms))  # (E,)
+        norm = sum(v * v for v in counted.values()) ** 0.5
+        cosines = np.where(dots > 0, dots / (norm * self.norms), -1.0)  # -1: shares no 3-gram
+        best = np.maximum.reduceat(cosines, self.starts).tolist()  # (intents,)
+        return sorted(((c, name) for c, name in zip(best, self.names) if c >= 0), reverse=True)
 
     def intent(self, text: str) -> str | None:
         nearest = self._nearest(text)
