@@ -1,7 +1,8 @@
 """Start-up and memory: how long `memchat serve` takes from process start to its first REST reply,
 how much resident memory it holds once loaded, the same start again on the store the first made
-(a restart: no tables to make), and how long `memchat repl` takes to answer a first line piped to
-it (and to exit). The README reports them beside Rasa's.
+(a restart: no tables to make), how long `memchat repl` takes to answer a first line piped to
+it (and to exit), and memchat's own part of a start timed inside one process (``OWN``). The
+README reports them beside Rasa's.
 
 Each run also times a process that only imports the libraries serve imports (``LIBRARIES``): on
 this shared machine that floor moves by half from one hour to the next, so serve's time above it,
@@ -75,6 +76,32 @@ def libraries_once(env: dict, cwd: Path) -> float:
     return seconds
 
 
+# memchat's own part of a start, in one process after its libraries: its modules, the plugins,
+# Bot.load on a new store and the first turn (serve adds its app and uvicorn's start). A shorter
+# window than a whole start, so the machine's load moves it less.
+OWN = f"""import gc, sys, time
+gc.disable()
+import {LIBRARIES}, sqlite3
+start = time.perf_counter()
+import memchat.cli, memchat.server
+from memchat.plugins import get_plugin_manager
+get_plugin_manager()
+from memchat.bot import Bot
+Bot.load(sys.argv[1], db=sys.argv[2]).respond("startup", "hi")
+print(time.perf_counter() - start)
+"""
+
+
+def own_once(bundle: Path, db: Path, env: dict) -> float:
+    """Seconds of memchat's own part of a start (``OWN``)."""
+    out = subprocess.run(
+        [sys.executable, "-c", OWN, str(bundle), str(db)], env=env, cwd=db.parent, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"memchat's own part failed: {out.stderr.strip()[-300:]}")
+    return float(out.stdout)
+
+
 def repl_once(bundle: Path, db: Path, env: dict) -> tuple[float, float]:
     """(seconds to the first reply line, seconds to the end of the run) of ``printf 'hi\\n' | memchat repl``."""
     start = time.perf_counter()
@@ -102,7 +129,7 @@ def report(name: str, figures: dict[str, list[float]]) -> None:
     print(f"  {name}:")
     for what, values in figures.items():
         unit = "MiB" if "memory" in what else "s"
-        shown = "{:.0f}" if unit == "MiB" else "{:.2f}"
+        shown = "{:.0f}" if unit == "MiB" else "{:.3f}" if "in process" in what else "{:.2f}"
         runs = ", ".join(shown.format(x) for x in values)
         print(f"    {what}: {shown.format(statistics.median(values))} {unit} ({runs})")
 
@@ -124,6 +151,7 @@ def main() -> None:
                     "serve again on the store it made (a restart)": [],
                     "repl, process start to first answer": [],
                     "repl, the whole run (to its exit)": [],
+                    "memchat's own part, in process (modules, plugins, load, first turn)": [],
                 }
                 for name in checkouts
             }
@@ -135,7 +163,8 @@ def main() -> None:
                     first, mib = serve_once(bundle, db, env)  # a new store: its tables are made
                     again, _ = serve_once(bundle, db, env)  # the store is there, as at a restart
                     answered, whole = repl_once(bundle, Path(tmp) / f"{bundle.name}-r{run}-{v}.db", env)
-                    for values, x in zip(f, (first, mib, again, answered, whole)):
+                    own = own_once(bundle, Path(tmp) / f"{bundle.name}-o{run}-{v}.db", env)
+                    for values, x in zip(f, (first, mib, again, answered, whole, own)):
                         values.append(x)
             print(f"{bundle.name}: {args.runs} runs, medians (runs)")
             report("the libraries alone (LIBRARIES: imported, nothing else)", {"process start to imported": floor})

@@ -1,10 +1,17 @@
-"""What memchat does to its own process as it starts: no garbage collection while it loads.
+"""What memchat does to its own process as it starts: no garbage collection while it loads, and
+numpy's BLAS on one thread.
 
 Loading makes hundreds of thousands of objects and no garbage worth collecting, yet the
 collector ran over them again and again (a tenth of a second of a half-second start here).
 After loading, what loaded is frozen (``gc.freeze``): it lives as long as the process, so later
-collections, on every turn, skip it, and so does Python's last one at exit. Only a process that
-is memchat's own is tuned (the ``memchat`` command, ``begin``; a server's worker,
+collections, on every turn, skip it, and so does Python's last one at exit.
+
+numpy's OpenBLAS starts a thread per core as numpy is imported, and they spin: 0.11 s of CPU
+beside a 0.16 s import here, for a live path whose products are a few hundred numbers wide (no
+gain from threads), and N threads more in each of ``--workers N``. ``OPENBLAS_NUM_THREADS`` is
+set to 1 unless the user set it (torch, which trains, has its own threads and ignores it).
+
+Only a process that is memchat's own is tuned (the ``memchat`` command, ``begin``; a server's worker,
 ``quick_start(own_process=True)``): a program that runs memchat inside itself keeps its collector.
 """
 
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 
 _own = False  # this process is the memchat command (begin)
 
@@ -21,6 +29,7 @@ def begin() -> None:
     global _own
     _own = True
     gc.disable()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported; the workers inherit it
 
 
 def settle() -> None:
@@ -36,10 +45,23 @@ def quick_start(own_process: bool = False):
         yield
         return
     gc.disable()
+    _import_libraries()
     try:
         yield
     finally:
         _freeze()
+
+
+def _import_libraries() -> None:
+    """The libraries a loaded bot runs on, imported first, near the bottom of the call stack.
+
+    CPython 3.11 keeps Python frames in 16 KB chunks and frees a chunk the moment it empties. A
+    package imported 35 or more frames deep, as the end of a chain of memchat's own imports is,
+    makes its many nested calls step across a chunk's edge again and again, an mmap and a munmap
+    each: numpy imported from memchat.project.runtime cost 3,000 of them in a repl's start, 30 ms
+    (``strace -c``)."""
+    import numpy  # noqa: F401
+    import sqlalchemy  # noqa: F401
 
 
 def _freeze() -> None:
