@@ -7,8 +7,9 @@ After loading, what loaded is frozen (``gc.freeze``): it lives as long as the pr
 collections, on every turn, skip it, and so does Python's last one at exit.
 
 numpy's OpenBLAS starts a thread per core as numpy is imported, and they spin: 0.11 s of CPU
-beside a 0.16 s import here, for a live path whose products are a few hundred numbers wide (no
-gain from threads), and N threads more in each of ``--workers N``. ``OPENBLAS_NUM_THREADS`` is
+beside a 0.16 s import here, for a live path of products with a 64-number state, where one thread
+is as fast (task 5's live reply: 0.33 ms median either way), and N threads more in each of
+``--workers N``. ``OPENBLAS_NUM_THREADS`` is
 set to 1 unless the user set it (torch, which trains, has its own threads and ignores it).
 
 Only a process that is memchat's own is tuned (the ``memchat`` command, ``begin``; a server's worker,
