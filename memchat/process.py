@@ -9,8 +9,9 @@ collections, on every turn, skip it, and so does Python's last one at exit.
 numpy's OpenBLAS starts a thread per core as numpy is imported, and they spin: 0.11 s of CPU
 beside a 0.16 s import here, for a live path of products with a 64-number state, where one thread
 is as fast (task 5's live reply: 0.33 ms median either way), and N threads more in each of
-``--workers N``. ``OPENBLAS_NUM_THREADS`` is
-set to 1 unless the user set it (torch, which trains, has its own threads and ignores it).
+``--workers N``. A process that loads a bot to answer (``quick_start``: serve and its workers,
+the repl) sets ``OPENBLAS_NUM_THREADS`` to 1 unless the user set it; training keeps numpy's
+threads (torch has its own).
 
 Only a process that is memchat's own is tuned (the ``memchat`` command, ``begin``; a server's worker,
 ``quick_start(own_process=True)``): a program that runs memchat inside itself keeps its collector.
@@ -30,7 +31,6 @@ def begin() -> None:
     global _own
     _own = True
     gc.disable()
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported; the workers inherit it
 
 
 def settle() -> None:
@@ -46,6 +46,7 @@ def quick_start(own_process: bool = False):
         yield
         return
     gc.disable()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported; serve's workers inherit it
     _import_libraries()
     try:
         yield

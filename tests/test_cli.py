@@ -179,13 +179,16 @@ def test_a_program_running_the_command_line_keeps_its_garbage_collector(runner):
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenBLAS starts no thread to leave out")
-def test_the_memchat_command_runs_numpy_s_blas_on_one_thread_unless_told_otherwise():
+def test_a_process_loading_a_bot_to_answer_runs_numpy_s_blas_on_one_thread_unless_told_otherwise():
     """OpenBLAS starts a spinning thread per core as numpy is imported (0.11 s of CPU a start here,
-    for products a few hundred numbers wide): the memchat command's process sets
-    OPENBLAS_NUM_THREADS=1 before it imports numpy, unless the user set it."""
+    for products with a 64-number state): the memchat command, as it loads a bot to answer
+    (serve, its workers, the repl: ``process.quick_start``), sets OPENBLAS_NUM_THREADS=1 before it
+    imports numpy, unless the user set it; training and a program running memchat keep numpy's own."""
     probe = (
         "import os, sys; from memchat import process\n"
-        "if sys.argv[1] == 'memchat': process.begin()\n"
+        "if sys.argv[1] != 'library': process.begin()\n"
+        "if sys.argv[1] == 'answer':\n"
+        "    with process.quick_start(): pass\n"
         "import numpy; print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
@@ -194,6 +197,7 @@ def test_the_memchat_command_runs_numpy_s_blas_on_one_thread_unless_told_otherwi
         out = subprocess.run([sys.executable, "-c", probe, who], env={**env, **extra}, capture_output=True, text=True)
         return out.stdout.split()
 
-    assert threads("memchat") == ["1", "1"]  # numpy's BLAS: no thread beside the main one
-    assert threads("memchat", OPENBLAS_NUM_THREADS="2") == ["2", "2"]  # the user's setting stands
-    assert int(threads("other")[1]) > 1  # a program that is not memchat's command keeps numpy's own
+    assert threads("answer") == ["1", "1"]  # numpy's BLAS: no thread beside the main one
+    assert threads("answer", OPENBLAS_NUM_THREADS="2") == ["2", "2"]  # the user's setting stands
+    assert threads("train")[0] == "None" and int(threads("train")[1]) > 1  # a command that does not answer
+    assert int(threads("library")[1]) > 1  # a program that is not memchat's command keeps numpy's own
