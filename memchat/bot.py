@@ -42,16 +42,21 @@ class Bot:
         SQLite file (default: $MEMCHAT_DB or ./memchat.db); ``kb``: a knowledge-base file to load."""
         from memchat.bundle import load_bundle
         from memchat.plugins import get_plugin_manager
-        from memchat.project.runtime import BotSpec
+        from memchat.project.runtime import BotSpec, IntentMatcher
         from memchat.ranker import Ranker
 
         path = Path(model) if model is not None else newest_bundle()
         bundle = load_bundle(path)
+        spec = BotSpec.from_dict(bundle.metadata["bot"]) if isinstance(bundle.metadata.get("bot"), dict) else None
+        if spec is not None and spec.intent_index is not None:
+            try:
+                spec.intent_index = IntentMatcher.read_index(spec.intent_index, spec.intent_examples)
+            except ValueError as e:
+                raise MemchatError(f"{path}/metadata.json: field 'bot.intent_index': {e}") from None
         store = Store(resolve_url(db))
         pm = plugin_manager or get_plugin_manager()
         if kb is not None:
             pm.hook.load_knowledge_base(store=store, path=Path(kb))
-        spec = BotSpec.from_dict(bundle.metadata["bot"]) if isinstance(bundle.metadata.get("bot"), dict) else None
         manager = DialogueManager(
             Ranker.from_bundle(bundle),
             store,

@@ -188,6 +188,7 @@ class DialogueManager:
                 spec.value_cues,
                 ranker.featurizer.knows,
                 spec.intent_sure,
+                spec.intent_index,
             )
             if spec
             else None

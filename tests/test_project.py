@@ -547,7 +547,7 @@ def test_the_nearest_example_of_each_intent_is_the_cosine_of_their_3_gram_counts
     examples = {
         "inform": ["i want thai food", "dim sum please", "thai"],
         "greet": ["hello there", "hi"],
-        "empty": ["?"],  # not a 3-gram: no example
+        "empty": [""],  # no 3-gram: no example
         "thank": ["thanks a lot", "thank you so much"],
     }
     m = IntentMatcher(examples, EntityTable.from_values({"cuisine": ["thai", "dim sum"]}, {}))
@@ -563,13 +563,67 @@ def test_the_nearest_example_of_each_intent_is_the_cosine_of_their_3_gram_counts
     for text in ["some dim sum food please", "hello thanks", "thank u", "i want food there", "thai thai"]:
         said, expected = grams(text), {}
         for intent, texts in examples.items():
-            for example in (grams(t) for t in texts if t != "?"):
+            for example in (grams(t) for t in texts if t):
                 if said.keys() & example.keys():
                     expected[intent] = max(expected.get(intent, 0.0), cosine(said, example))
         got = m._nearest(text)
         assert [i for _, i in got] == sorted(expected, key=lambda i: -expected[i]) and got, text
         assert all(abs(c - expected[i]) < 1e-12 for c, i in got), text
     assert len(m._nearest("hello thanks")) == 2 and m._nearest("xyz") == [] and m.certain("thanks a lot") == "thank"
+
+
+def test_a_bundle_keeps_the_intent_matcher_s_table_and_a_start_reads_it(pizzeria_bundle, tmp_path):
+    """The table of the NLU examples' 3-grams is made as the bot is built and kept in the bundle
+    (``bot.intent_index``): a start reads it, equal to the table the examples give; a bundle
+    without it makes it from the examples; a damaged one is one line naming the field."""
+    import json
+
+    import numpy as np
+
+    from memchat.bot import Bot
+    from memchat.bundle import load_bundle
+    from memchat.errors import MemchatError
+    from memchat.project.runtime import IntentMatcher
+
+    meta = json.loads((pizzeria_bundle / "metadata.json").read_text())
+    assert meta["bot"]["intent_index"]["grams"]
+    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "a.db"))
+    kept = bot.manager.interpreter.matcher
+    made = IntentMatcher(meta["bot"]["intent_examples"], load_bundle(pizzeria_bundle).featurizer.entities)
+    assert kept.gram_ids == made.gram_ids and (kept.names, kept.starts) == (made.names, made.starts)
+    for name in ("example", "count", "at", "norms"):
+        assert np.array_equal(getattr(kept, name), getattr(made, name)), name
+    said = ["two large pizzas please", "thanks a lot", "what time do you open", "hello there", "no"]
+    assert [kept._nearest(t) for t in said] == [made._nearest(t) for t in said]
+    bot.close()
+
+    def copy_with(index):
+        folder = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(pizzeria_bundle, folder)
+        edited = json.loads(json.dumps(meta))
+        edited["bot"]["intent_index"] = index
+        if index is None:
+            del edited["bot"]["intent_index"]
+        (folder / "metadata.json").write_text(json.dumps(edited))
+        return folder
+
+    older = Bot.load(copy_with(None), db=str(tmp_path / "b.db"))  # made before bundles kept it
+    assert [older.manager.interpreter.matcher._nearest(t) for t in said] == [made._nearest(t) for t in said]
+    older.close()
+    index = meta["bot"]["intent_index"]
+    for damage, said_wrong in [
+        ({**index, "example": [len(index["norms"])] + index["example"][1:]}, "'example' must hold examples 0 to"),
+        ({**index, "names": ["no_such_intent"] + index["names"][1:]}, "'names' must be distinct intents"),
+        ({**index, "at": index["at"][:-1]}, "'at' must rise from 0 to"),
+        ({**index, "count": ["x"] * len(index["count"])}, "must be whole numbers"),
+        ({k: v for k, v in index.items() if k != "norms"}, "expected a table of lists"),
+    ]:
+        folder = copy_with(damage)
+        with pytest.raises(MemchatError) as e:
+            Bot.load(folder, db=str(tmp_path / "damaged.db"))
+        assert str(e.value).startswith(f"{folder}/metadata.json: field 'bot.intent_index': ")
+        assert said_wrong in str(e.value) and "\n" not in str(e.value)
+        assert not (tmp_path / "damaged.db").exists()  # refused before the store is opened
 
 
 def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):

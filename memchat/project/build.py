@@ -10,7 +10,7 @@ from memchat.featurize import Featurizer
 from memchat.project.folder import Project
 from memchat.project.generate import Generator
 from memchat.project.rules import compile_intent_rules, compile_rules
-from memchat.project.runtime import LISTEN, TEMPLATE_SLOT, BotSpec, Interpreter
+from memchat.project.runtime import LISTEN, TEMPLATE_SLOT, BotSpec, IntentMatcher, Interpreter
 
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
 # A project's dev dialogues come from its own stories, so dev accuracy saturates long before the
@@ -45,6 +45,8 @@ def read_project(folder, seed: int, given: dict):
     subwords = settings.get("subwords", SUBWORDS) if settings["context"] else 0  # --paper: the paper's features
     featurizer = Featurizer.for_project(train, candidates, texts, table, context=settings["context"], subwords=subwords)
     featurizer.correct_slips()  # live, a slip in a word or an entity value still finds it
+    # the intent matcher's table, on the entity table the bundle will load: a start reads it
+    spec.intent_index = IntentMatcher(spec.intent_examples, featurizer.entities).index()
     config, train_cfg = configs(settings, featurizer, seed)
     sources = {
         "project": str(project.folder),
