@@ -47,12 +47,20 @@ class Bot:
 
         path = Path(model) if model is not None else newest_bundle()
         bundle = load_bundle(path)
-        spec = BotSpec.from_dict(bundle.metadata["bot"]) if isinstance(bundle.metadata.get("bot"), dict) else None
-        if spec is not None and spec.intent_index is not None:
-            try:
-                spec.intent_index = IntentMatcher.read_index(spec.intent_index, spec.intent_examples)
+        spec = None
+        if (kept := bundle.metadata.get("bot")) is not None:
+            try:  # a bundle's bot is checked as it loads: one line naming what does not fit
+                if not isinstance(kept, dict):
+                    raise ValueError("bot: expected a table (a JSON object)")
+                spec = BotSpec.from_dict(kept)
+                if spec.intent_index is not None:
+                    try:
+                        spec.intent_index = IntentMatcher.read_index(spec.intent_index, spec.intent_examples)
+                    except ValueError as e:
+                        raise ValueError(f"bot.intent_index: {e}") from None
             except ValueError as e:
-                raise MemchatError(f"{path}/metadata.json: field 'bot.intent_index': {e}") from None
+                where, what = str(e).split(": ", 1)
+                raise MemchatError(f"{path}/metadata.json: field '{where}': {what}") from None
         store = Store(resolve_url(db))
         pm = plugin_manager or get_plugin_manager()
         if kb is not None:

@@ -626,6 +626,43 @@ def test_a_bundle_keeps_the_intent_matcher_s_table_and_a_start_reads_it(pizzeria
         assert not (tmp_path / "damaged.db").exists()  # refused before the store is opened
 
 
+@pytest.mark.parametrize(
+    "damage, field, expected",
+    [
+        (lambda b: b.update(responses="x"), "bot.responses", "expected a table (a JSON object)"),
+        (lambda b: b["forms"].update(pizza_form="size"), "bot.forms.pizza_form", "expected a list"),
+        (lambda b: b["actions"].append(3), "bot.actions[", "expected a string"),
+        (lambda b: b["intent_examples"].update(greet="hi"), "bot.intent_examples.greet", "expected a list"),
+        (lambda b: b["intent_sure"].update(sure="high"), "bot.intent_sure.sure", "expected a number"),
+        (lambda b: b["intent_rules"][0]["states"].pop(), "bot.intent_rules[0].states", "than its actions"),
+        (lambda b: b["intent_rules"][0].pop("wait"), "bot.intent_rules[0]", "expected a key 'wait'"),
+        (lambda b: b.update(kb="table"), "bot.kb", "expected null or a table (a JSON object)"),
+        (lambda b: b.update(quiet_slots=[None]), "bot.quiet_slots[0]", "expected a string"),
+    ],
+)
+def test_a_damaged_bot_in_a_bundle_is_one_line_naming_the_field(pizzeria_bundle, tmp_path, damage, field, expected):
+    """A bundle's ``bot`` (the project's runtime) is checked as it loads: an edited or damaged
+    field is one line naming the file and the field, before a store is opened, never a traceback
+    in the middle of a conversation."""
+    import json
+
+    from memchat.bot import Bot
+    from memchat.errors import MemchatError
+
+    folder = tmp_path / "b"
+    shutil.copytree(pizzeria_bundle, folder)
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["bot"]["intent_rules"] and meta["bot"]["forms"] and meta["bot"]["actions"]  # what the damages edit
+    meta["bot"].setdefault("intent_sure", {"sure": 0.5})
+    damage(meta["bot"])
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(MemchatError) as e:
+        Bot.load(folder, db=str(tmp_path / "d.db"))
+    said = str(e.value)
+    assert said.startswith(f"{folder}/metadata.json: field '{field}") and said.endswith(expected) and "\n" not in said
+    assert not (tmp_path / "d.db").exists()
+
+
 def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):
     from memchat.project.build import bot_spec
     from memchat.project.runtime import IntentMatcher

@@ -57,6 +57,15 @@ class BotSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> BotSpec:
+        """The spec a bundle keeps, each field checked against ``SPEC_SHAPES``: ValueError names
+        the first that does not fit ("bot.forms.booking_form: expected a list")."""
+        for key, shape in SPEC_SHAPES.items():
+            if key in data:
+                _check_shape(data[key], shape, f"bot.{key}")
+        for key in ("rules", "intent_rules"):
+            for i, rule in enumerate(data.get(key, ())):
+                if len(rule["states"]) != len(rule["actions"]) + 1:
+                    raise ValueError(f"bot.{key}[{i}].states: expected one more than its actions")
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def kind(self, action: str) -> str:
@@ -118,6 +127,82 @@ class BotSpec:
         if "text" in chosen:
             message["text"] = TEMPLATE_SLOT.sub(lambda m: str(slots.get(m.group(1)) or ""), chosen["text"])
         return message
+
+
+# What each field of a bundle's ``bot`` holds (``_check_shape``): a type; ``[shape]``, a list of
+# them; ``{str: shape}``, a dict of them; ``{"key": shape, "key?": shape}``, a dict with those
+# keys (``?``: may be missing; others may be there); a tuple, any of its shapes.
+_STATE = {"slots": {str: (str, None)}, "active_loop?": (str, None)}
+_RULE = {"name": str, "at": str, "actions": [str], "states": [_STATE], "wait": bool}
+_MAPPING = {"type": str, "entity?": str, "intent?": [str], "not_intent?": [str], "conditions?": [{str: object}]}
+_VARIATION = {"text?": str, "condition?": [{"name": str, "value": (str, None)}]}
+SPEC_SHAPES = {
+    "responses": {str: [_VARIATION]},
+    "actions": [str],
+    "forms": {str: [str]},
+    "slot_entities": {str: [str]},
+    "slot_mappings": {str: [_MAPPING]},
+    "intent_examples": {str: [str]},
+    "initial_slots": {str: str},
+    "quiet_slots": [str],
+    "kb": (None, {"rows": [{str: str}], "name": str, "rank": (str, None), "search": str, "suggest": (str, None)}),
+    "rules": [_RULE],
+    "intent_rules": [{**_RULE, "intent": str, "before": [str], "start": bool}],
+    "value_cues": {str: {"before": [str], "after": [str]}},
+    "form_resumes": [str],
+    "action_results": {str: str},
+    "intent_sure": {str: float},
+    "intent_index": (None, {str: list}),  # its contents: IntentMatcher.read_index
+}
+_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
+_NAMES[dict] = "a table (a JSON object)"
+
+
+def _kind(shape: object) -> type | None:
+    """The Python type a value of ``shape`` is (``type(None)`` for null), or None for any."""
+    if shape is None:
+        return type(None)
+    if shape is object:
+        return None
+    return shape if isinstance(shape, type) else list if isinstance(shape, list) else dict
+
+
+def _check_shape(value: object, shape: object, where: str) -> None:
+    """ValueError naming ``where`` (``bot.forms.booking_form[2]``) and what it should be, unless
+    ``value`` has ``shape``."""
+    if isinstance(shape, tuple):  # the option of the value's kind says what is wrong inside it
+        for option in shape:
+            if _kind(option) is None or isinstance(value, _kind(option)):
+                return _check_shape(value, option, where)
+        raise ValueError(f"{where}: expected {' or '.join(_NAMES.get(_kind(o), 'null') for o in shape)}")
+    if shape is None or shape is object:
+        if shape is None and value is not None:
+            raise ValueError(f"{where}: expected null")
+        return
+    if isinstance(shape, type):
+        fits = isinstance(value, (int, float) if shape is float else shape)  # a whole number is a number
+        fits = fits and not (shape in (int, float) and isinstance(value, bool))
+        if not fits or (shape is float and value != value):
+            raise ValueError(f"{where}: expected {_NAMES.get(shape, shape.__name__)}")
+        return
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list")
+        for i, item in enumerate(value):
+            _check_shape(item, shape[0], f"{where}[{i}]")
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a table (a JSON object)")
+    if str in shape:  # any keys, each value of one shape
+        for key, item in value.items():
+            _check_shape(item, shape[str], f"{where}.{key}")
+        return
+    for key, item_shape in shape.items():
+        name = key.rstrip("?")
+        if name in value:
+            _check_shape(value[name], item_shape, f"{where}.{name}")
+        elif not key.endswith("?"):
+            raise ValueError(f"{where}: expected a key '{name}'")
 
 
 class IntentMatcher:
