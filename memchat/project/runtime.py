@@ -188,12 +188,16 @@ def _check_shape(value: object, shape: object, where: str) -> None:
     if isinstance(shape, list):
         if not isinstance(value, list):
             raise ValueError(f"{where}: expected a list")
+        if shape[0] is str and all(isinstance(item, str) for item in value):
+            return  # the most common shape, at once
         for i, item in enumerate(value):
             _check_shape(item, shape[0], f"{where}[{i}]")
         return
     if not isinstance(value, dict):
         raise ValueError(f"{where}: expected a table (a JSON object)")
     if str in shape:  # any keys, each value of one shape
+        if shape[str] is str and all(isinstance(item, str) for item in value.values()):
+            return
         for key, item in value.items():
             _check_shape(item, shape[str], f"{where}.{key}")
         return
