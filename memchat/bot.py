@@ -42,23 +42,16 @@ class Bot:
         SQLite file (default: $MEMCHAT_DB or ./memchat.db); ``kb``: a knowledge-base file to load."""
         from memchat.bundle import load_bundle
         from memchat.plugins import get_plugin_manager
-        from memchat.project.runtime import BotSpec, IntentMatcher
+        from memchat.project.runtime import BotSpec
         from memchat.ranker import Ranker
 
         path = Path(model) if model is not None else newest_bundle()
         bundle = load_bundle(path)
         spec = None
-        if (kept := bundle.metadata.get("bot")) is not None:
-            try:  # a bundle's bot is checked as it loads: one line naming what does not fit
-                if not isinstance(kept, dict):
-                    raise ValueError("bot: expected a table (a JSON object)")
+        if (kept := bundle.metadata.get("bot")) is not None:  # a project bot's runtime, checked
+            try:
                 spec = BotSpec.from_dict(kept)
-                if spec.intent_index is not None:
-                    try:
-                        spec.intent_index = IntentMatcher.read_index(spec.intent_index, spec.intent_examples)
-                    except ValueError as e:
-                        raise ValueError(f"bot.intent_index: {e}") from None
-            except ValueError as e:
+            except ValueError as e:  # "bot.forms.booking_form: expected a list"
                 where, what = str(e).split(": ", 1)
                 raise MemchatError(f"{path}/metadata.json: field '{where}': {what}") from None
         store = Store(resolve_url(db))

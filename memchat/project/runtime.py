@@ -56,9 +56,12 @@ class BotSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> BotSpec:
-        """The spec a bundle keeps, each field checked against ``SPEC_SHAPES``: ValueError names
-        the first that does not fit ("bot.forms.booking_form: expected a list")."""
+    def from_dict(cls, data: object) -> BotSpec:
+        """The spec a bundle keeps, each field checked against ``SPEC_SHAPES`` and the intent
+        matcher's table read (``IntentMatcher.read_index``): ValueError names the first field that
+        does not fit ("bot.forms.booking_form: expected a list")."""
+        if not isinstance(data, dict):
+            raise ValueError("bot: expected a table (a JSON object)")
         for key, shape in SPEC_SHAPES.items():
             if key in data:
                 _check_shape(data[key], shape, f"bot.{key}")
@@ -66,7 +69,13 @@ class BotSpec:
             for i, rule in enumerate(data.get(key, ())):
                 if len(rule["states"]) != len(rule["actions"]) + 1:
                     raise ValueError(f"bot.{key}[{i}].states: expected one more than its actions")
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        spec = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        if spec.intent_index is not None:
+            try:
+                spec.intent_index = IntentMatcher.read_index(spec.intent_index, spec.intent_examples)
+            except ValueError as e:
+                raise ValueError(f"bot.intent_index: {e}") from None
+        return spec
 
     def kind(self, action: str) -> str:
         """listen, response, form or action."""
