@@ -25,7 +25,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from memchat import __version__
+from memchat import __version__, sparse
 from memchat.config import MemN2NConfig, weight_shapes
 from memchat.entities import EntityTable
 from memchat.errors import MemchatError, need_torch
@@ -274,7 +274,7 @@ def _candidate_ids(folder: Path, shown: Path, candidates: int, words: int, entit
         for key, tensor in ((name, items), (f"{name}_at", at)):
             if tensor.dtype != np.int32 or tensor.ndim != 1:
                 raise MemchatError(f"{shown}/{CANDIDATES}: tensor '{key}' must be one row of int32s")
-        if len(at) != candidates + 1 or at[0] != 0 or at[-1] != len(items) or (np.diff(at) < 0).any():
+        if not sparse.offsets_fit(at, candidates, len(items)):
             raise MemchatError(
                 f"{shown}/{CANDIDATES}: tensor '{name}_at' must rise from 0 to {len(items)} in {candidates + 1} steps"
             )

@@ -28,10 +28,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from functools import cached_property, lru_cache
-from itertools import chain
 
 import numpy as np
 
+from memchat import sparse
 from memchat.babi import BOT, KB, SPEAKERS, Dialog, KBFact, parse_kb_result
 from memchat.entities import MATCH_KINDS, EntityTable, near_words, slip_index, tokenize
 
@@ -130,17 +130,18 @@ class Featurizer:
         """The candidates' word ids and entity ids as flat arrays, what the ranker reads and a bundle
         stores (``CANDIDATE_IDS``): candidate c's words are ``words[words_at[c] : words_at[c + 1]]``,
         its entities likewise. Reading 4,212 task-5 candidates again took a quarter of a start."""
-        return {**_flat("words", self.cand_words), **_flat("entities", self.cand_entities)}
+        (words, words_at), (entities, entities_at) = map(sparse.from_lists, (self.cand_words, self.cand_entities))
+        return {"words": words, "words_at": words_at, "entities": entities, "entities_at": entities_at}
 
     @cached_property
     def cand_words(self) -> list[list[int]]:
         """Each candidate's word ids (from ``candidate_ids``, when a bundle gave those)."""
-        return _lists(self.candidate_ids, "words")
+        return sparse.to_lists(self.candidate_ids["words"], self.candidate_ids["words_at"])
 
     @cached_property
     def cand_entities(self) -> list[list[int]]:
         """Each candidate's entity ids (from ``candidate_ids``, when a bundle gave those)."""
-        return _lists(self.candidate_ids, "entities")
+        return sparse.to_lists(self.candidate_ids["entities"], self.candidate_ids["entities_at"])
 
     @classmethod
     def from_training(
@@ -260,15 +261,3 @@ class Featurizer:
 
 
 CANDIDATE_IDS = ("words", "words_at", "entities", "entities_at")  # Featurizer.candidate_ids, by name
-
-
-def _flat(name: str, lists: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
-    """``lists`` as ``{name: every item one after the other, name_at: where each list starts, and the end}``."""
-    at = np.zeros(len(lists) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, lists), dtype=np.int32, count=len(lists)), out=at[1:])
-    return {name: np.fromiter(chain.from_iterable(lists), dtype=np.int32, count=int(at[-1])), f"{name}_at": at}
-
-
-def _lists(flat: dict[str, np.ndarray], name: str) -> list[list[int]]:
-    items, at = flat[name].tolist(), flat[f"{name}_at"].tolist()
-    return [items[a:b] for a, b in zip(at, at[1:])]

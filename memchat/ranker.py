@@ -19,6 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from memchat import sparse
 from memchat.babi import USER, Turn
 from memchat.config import MemN2NConfig
 from memchat.entities import MatchContext
@@ -149,11 +150,7 @@ class Ranker:
             value = (self.M @ q)[self.code_type[codes]]  # (K,) the score of each code's match word
             # every candidate naming each code's entity gets the code's value: the rows of the
             # sparse table named_at/named_cands, gathered for all codes at once
-            entity = self.code_entity[codes]  # (K,)
-            start = self.named_at[entity]  # (K,)
-            lengths = self.named_at[entity + 1] - start  # (K,) how many candidates name it
-            first = np.cumsum(lengths) - lengths  # (K,) where each code's rows begin in the gather
-            rows = np.repeat(start - first, lengths) + np.arange(int(lengths.sum()))  # (R,)
+            rows, lengths = sparse.gather(self.named_at, self.code_entity[codes])  # (R,), (K,) candidates naming it
             scores += np.bincount(self.named_cands[rows], np.repeat(value, lengths), len(scores)).astype(np.float32)
         return Ranking(scores, attention, memory, query, f.candidates)
 
@@ -171,8 +168,4 @@ def candidate_embeddings(W: np.ndarray, words: np.ndarray, at: np.ndarray, id_we
 def candidates_naming(named: np.ndarray, at: np.ndarray, entities: int) -> tuple[np.ndarray, np.ndarray]:
     """(at, cands): the candidates naming entity e are ``cands[at[e] : at[e + 1]]``, in order; from
     the candidates' entity ids (``Featurizer.candidate_ids``)."""
-    by_entity = np.argsort(named, kind="stable")  # (pairs,) candidate order kept within an entity
-    cands = np.repeat(np.arange(len(at) - 1), np.diff(at))[by_entity]
-    out = np.zeros(entities + 1, dtype=np.intp)
-    np.cumsum(np.bincount(named, minlength=entities), out=out[1:])
-    return out, cands
+    return sparse.by_row(named, entities, np.repeat(np.arange(len(at) - 1), np.diff(at)))

@@ -14,6 +14,7 @@ from itertools import groupby
 
 import numpy as np
 
+from memchat import sparse
 from memchat.entities import EntityTable, tokenize
 
 LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for the user
@@ -163,8 +164,9 @@ SPEC_SHAPES = {
     "intent_sure": {str: float},
     "intent_index": (None, {str: list}),  # its contents: IntentMatcher.read_index
 }
-_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"}
-_NAMES[dict] = "a table (a JSON object)"
+_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"} | {
+    dict: "a table (a JSON object)"
+}
 
 
 def _kind(shape: object) -> type | None:
@@ -266,12 +268,9 @@ class IntentMatcher:
                 examples_of += [len(norms)] * len(counted)
                 counts += counted.values()
                 norms.append(sum(v * v for v in counted.values()) ** 0.5)
-        by_gram = np.argsort(np.asarray(grams, dtype=np.intp), kind="stable")  # (P,)
         # the examples having 3-gram g, and how often: example[at[g] : at[g + 1]], count[...]
-        self.example = np.asarray(examples_of, dtype=np.intp)[by_gram]  # (P,)
-        self.count = np.asarray(counts, dtype=np.float64)[by_gram]  # (P,)
-        self.at = np.zeros(len(self.gram_ids) + 1, dtype=np.intp)
-        np.cumsum(np.bincount(grams, minlength=len(self.gram_ids)), out=self.at[1:])
+        examples_of, counts = np.asarray(examples_of, dtype=np.intp), np.asarray(counts, dtype=np.float64)
+        self.at, self.example, self.count = sparse.by_row(grams, len(self.gram_ids), examples_of, counts)  # (P,)
         self.norms = np.asarray(norms, dtype=np.float64)  # (E,) of each example's 3-gram counts
 
     def index(self) -> dict:
@@ -313,7 +312,7 @@ class IntentMatcher:
             raise ValueError("'starts' must rise")
         if not (np.isfinite(norms).all() and (norms > 0).all()):
             raise ValueError("'norms' must be positive numbers")
-        if len(at) != len(grams) + 1 or at[0] != 0 or at[-1] != len(example) or (np.diff(at) < 0).any():
+        if not sparse.offsets_fit(at, len(grams), len(example)):
             raise ValueError(f"'at' must rise from 0 to {len(example)} in {len(grams) + 1} steps")
         if len(example) and not 0 <= example.min() <= example.max() < n:
             raise ValueError(f"'example' must hold examples 0 to {n - 1}")
@@ -340,11 +339,7 @@ class IntentMatcher:
                 ns.append(n)
         if not rows:
             return []
-        rows = np.asarray(rows, dtype=np.intp)  # (K,)
-        start = self.at[rows]  # (K,)
-        lengths = self.at[rows + 1] - start  # (K,) how many examples have each 3-gram
-        first = np.cumsum(lengths) - lengths  # (K,) where each 3-gram's entries begin in the gather
-        pairs = np.repeat(start - first, lengths) + np.arange(int(lengths.sum()))  # (P,)
+        pairs, lengths = sparse.gather(self.at, np.asarray(rows, dtype=np.intp))  # (P,), (K,) examples of each
         dots = np.bincount(self.example[pairs], self.count[pairs] * np.repeat(ns, lengths), len(self.norms))  # (E,)
         norm = sum(v * v for v in counted.values()) ** 0.5
         cosines = np.where(dots > 0, dots / (norm * self.norms), -1.0)  # -1: shares no 3-gram
