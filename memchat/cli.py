@@ -369,7 +369,7 @@ def serve(
         import uvicorn
 
         from memchat.bot import Bot, newest_bundle
-        from memchat.server import HeaderDeadline, ServerSettings, check_port_free, serve_app, settings_to_env
+        from memchat.server import ServerSettings, check_port_free, serve_app, settings_to_env, uvicorn_options
         from memchat.store import resolve_url
 
         settings = ServerSettings(
@@ -384,7 +384,7 @@ def serve(
         bot = Bot.load(settings.model, db=settings.db, kb=kb)  # fails here, in one line, if anything is wrong
     click.echo(f"memchat serve: model {settings.model}, store {bot.store.shown}, http://{host}:{port}", err=True)
     settings_to_env(settings)  # the header deadline (and the workers) read them there
-    limits = {"http": HeaderDeadline or "auto", "limit_concurrency": max_connections}
+    limits = uvicorn_options(max_connections)
     if workers == 1:
         uvicorn.run(serve_app(settings, bot), host=host, port=port, log_level=log_level, **limits)
     else:

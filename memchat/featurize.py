@@ -33,7 +33,7 @@ import numpy as np
 
 from memchat import sparse
 from memchat.babi import BOT, KB, SPEAKERS, Dialog, KBFact, parse_kb_result
-from memchat.entities import MATCH_KINDS, EntityTable, near_words, slip_index, tokenize
+from memchat.entities import MATCH_KINDS, EntityTable, SlipIndex, near_words, tokenize
 
 PAD = "<pad>"
 SPEAKER_INDEX = {s: i for i, s in enumerate(SPEAKERS)}
@@ -103,7 +103,7 @@ class Featurizer:
         # hashed character n-grams of each word (fastText's, Rasa's char_wb): ids after the words
         self.subwords = subwords
         self.size = len(vocab) + subwords  # the model's input vocabulary: words, then n-gram buckets
-        self.spelling: dict[str, set[str]] | None = None  # correct_slips(): words a slip is looked up among
+        self.spelling: SlipIndex | None = None  # correct_slips(): words a slip is looked up among
         self.entities = entities
         self.context = context  # the latest, focus and next match kinds too (see MatchContext)
         self.kinds = kinds if context else 1  # match kinds (MemN2NConfig.match_kinds)
@@ -190,7 +190,7 @@ class Featurizer:
     def correct_slips(self) -> None:
         """From now on, a word the vocabulary lacks that is one slip from exactly one word it has
         (same first letter, 4 letters or more) is read as that word: "thnaks" is thanks."""
-        self.spelling = slip_index(w for w in self.vocab.words if w.isalpha())
+        self.spelling = SlipIndex(w for w in self.vocab.words if w.isalpha())
         self.entities.fuzzy(self.vocab.words, self.spelling)
 
     def knows(self, token: str) -> bool:

@@ -222,6 +222,23 @@ else:
     HeaderDeadline = None
 
 
+def websocket_protocol(**connection):
+    """uvicorn's WebSocket protocol (``ws=`` of ``uvicorn.run``; websockets' sans-I/O one, as
+    uvicorn's "auto" picks), imported as the first WebSocket opens rather than at start: the
+    socket.io channel needs it, a first REST reply does not (websockets' import was 12 ms of a
+    half-second start). uvicorn calls it as it would the class."""
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    return AutoWebSocketsProtocol(**connection)
+
+
+def uvicorn_options(max_connections: int) -> dict:
+    """What ``memchat serve`` gives uvicorn beside the app, host, port and log level: the HTTP
+    protocol with the header deadline, the WebSocket protocol imported as the first opens, and
+    the connection limit."""
+    return {"http": HeaderDeadline or "auto", "ws": websocket_protocol, "limit_concurrency": max_connections}
+
+
 class TokenCheck:
     """Refuses every request but the health checks without the token (Rasa's ``?token=``, or an
     ``Authorization: Bearer`` header) with 401. A plain ASGI middleware: it costs microseconds."""

@@ -275,6 +275,26 @@ def test_a_project_bot_understands_a_slip_in_a_value(pizza_bot):
     assert ("kb", "slot size medium") in [(e.speaker, e.text) for e in pizza_bot.history("s")]
 
 
+def test_the_slip_indexes_are_made_at_the_first_slip_not_at_load(pizzeria_bundle, tmp_path):
+    """A start does not pay for the slip indexes (SlipIndex): messages of known words leave them
+    unmade; the first slip makes them, and is read as the word it stands for."""
+    from memchat.bot import Bot
+
+    bot = Bot.load(pizzeria_bundle, db=str(tmp_path / "s.db"))
+    featurizer = bot.manager.ranker.featurizer
+    indexes = [featurizer.spelling, featurizer.entities._near, featurizer.entities._known_near]
+
+    def made() -> list[bool]:
+        return ["index" in vars(i) for i in indexes]
+
+    assert made() == [False, False, False]
+    bot.respond("s", "i'd like to order a pizza")
+    assert made() == [False, False, False]
+    assert bot.respond("s", "a mediun one") == ["Which topping would you like?"]
+    assert made() == [True, True, True]
+    assert ("kb", "slot size medium") in [(e.speaker, e.text) for e in bot.history("s")]
+
+
 TERRACE = HERE / "projects" / "terrace"
 
 

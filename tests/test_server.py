@@ -1,5 +1,6 @@
 import json
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -333,6 +334,20 @@ def test_the_openapi_document_works_with_a_token_and_no_page_loads_from_a_cdn(bo
     for page in ("/docs", "/redoc"):
         r = http.get(page, headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 404 and r.json()["status"] == "failure"
+
+
+def test_serve_imports_the_websocket_protocol_only_when_a_websocket_opens():
+    """uvicorn as `memchat serve` configures it starts without websockets (12 ms of a start); the
+    socket.io channel over a WebSocket is tests/test_socketio.py's."""
+    probe = (
+        "import sys, uvicorn\n"
+        "from memchat.server import uvicorn_options\n"
+        "async def app(scope, receive, send): pass\n"
+        "config = uvicorn.Config(app, **uvicorn_options(10)); config.load()\n"
+        "print(config.ws_protocol_class is not None, 'websockets' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
 
 
 def test_slow_clients_are_cut_off_and_connections_are_capped(small, tmp_path):
