@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import threading
 
 _own = False  # this process is the memchat command (begin)
 
@@ -55,15 +56,27 @@ def quick_start(own_process: bool = False):
 
 
 def _import_libraries() -> None:
-    """The libraries a loaded bot runs on, imported first, near the bottom of the call stack.
+    """The libraries a loaded bot runs on, imported first, at the bottom of a call stack of
+    their own (a thread that does only this; the caller waits).
 
-    CPython 3.11 keeps Python frames in 16 KB chunks and frees a chunk the moment it empties. A
-    package imported 35 or more frames deep, as the end of a chain of memchat's own imports is,
-    makes its many nested calls step across a chunk's edge again and again, an mmap and a munmap
-    each: numpy imported from memchat.project.runtime cost 3,000 of them in a repl's start, 30 ms
-    (``strace -c``)."""
-    import numpy  # noqa: F401
-    import sqlalchemy  # noqa: F401
+    CPython 3.11 keeps Python frames in 16 KB chunks and frees a chunk the moment it empties.
+    Where a package's import starts on the stack decides how often its nested calls step across
+    a chunk's edge, an mmap and a munmap each: numpy imported from memchat.project.runtime cost
+    3,000 of them in a repl's start, 30 ms; SQLAlchemy imported under the command line's frames
+    (click's dispatch, ``serve``) still 740 in serve's start. From a new thread's empty stack,
+    the depth a ``python -c`` import has, they are as few as they can be (``strace -e mmap -k``)."""
+    importer = threading.Thread(target=_import_quietly, name="memchat-imports", daemon=True)
+    importer.start()
+    importer.join()
+
+
+def _import_quietly() -> None:
+    try:
+        import numpy  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import sqlalchemy.dialects.sqlite  # noqa: F401  (what a SQLite store's engine loads)
+    except ImportError:
+        pass  # the import that needs it says so, in the thread that asked
 
 
 def _freeze() -> None:

@@ -15,76 +15,18 @@ Restaurants come best rated first (the dataset shuffles them), in file order on 
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 
 import click
-from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, intersect, select
 
-from memchat.babi import read_kb
 from memchat.hookspecs import hookimpl
-from memchat.kbquery import by_restaurant, parse_call, result_lines
-
-metadata = MetaData()
-kb_facts = Table(
-    "kb_facts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),  # file order
-    Column("restaurant", String(255), nullable=False, index=True),
-    Column("relation", String(64), nullable=False),
-    Column("value", String(255), nullable=False),
-)
-
-# The plugin's own numbered migrations (the store's named set "kb"): append only.
-MIGRATIONS = [
-    (1, "kb_facts", lambda conn: kb_facts.create(conn, checkfirst=True)),  # adopts a table made before sets
-]
-
-_ready: weakref.WeakSet = weakref.WeakSet()  # engines whose migrations are known to be applied
-
-
-def ensure_table(store) -> None:
-    """Apply the plugin's migrations if missing; checked once per engine, not on every api call."""
-    if store.engine not in _ready:
-        store.migrate_set("kb", MIGRATIONS)
-        _ready.add(store.engine)
-
-
-def load(store, path: str | Path) -> int:
-    """Replace the knowledge base with the facts of ``path``; returns how many there are."""
-    facts = read_kb(Path(path))
-    ensure_table(store)
-    with store.engine.begin() as conn:
-        conn.execute(delete(kb_facts))
-        if facts:
-            conn.execute(
-                insert(kb_facts), [{"restaurant": f.subject, "relation": f.relation, "value": f.value} for f in facts]
-            )
-    return len(facts)
-
-
-def query(store, action: str) -> list[str] | None:
-    """The result lines of an api call, or None when ``action`` is not one this plugin knows."""
-    wanted = parse_call(action)
-    if wanted is None:
-        return None
-    ensure_table(store)
-    rows_query = select(kb_facts.c.restaurant, kb_facts.c.relation, kb_facts.c.value).order_by(kb_facts.c.id)
-    if wanted:
-        matching = [
-            select(kb_facts.c.restaurant).where(kb_facts.c.relation == rel, kb_facts.c.value == value)
-            for rel, value in wanted
-        ]
-        rows_query = rows_query.where(
-            kb_facts.c.restaurant.in_(intersect(*matching) if len(matching) > 1 else matching[0])
-        )
-    with store.reader() as conn:
-        rows = conn.execute(rows_query).all()
-    return result_lines(by_restaurant(rows), len(action.split()) - 1)
+from memchat.kbquery import parse_call
 
 
 @hookimpl
 def load_knowledge_base(store, path):
+    from memchat_plugins._kb_facts import load
+
     return load(store, path)
 
 
@@ -96,6 +38,10 @@ def execute_action(store, conversation_id, action, tracker):
             return search(kb, tracker)
         if action == kb.get("suggest"):
             return suggest(kb, tracker)
+    if parse_call(action) is None:  # not an api call: nothing to look up (and no SQLAlchemy to import)
+        return None
+    from memchat_plugins._kb_facts import query
+
     return query(store, action)
 
 
@@ -192,6 +138,7 @@ def register_commands(cli):
     def load_command(file: Path, db: str | None):
         """Load a dialog bAbI knowledge-base FILE into the store's database (replacing the old one)."""
         from memchat.store import Store, resolve_url
+        from memchat_plugins._kb_facts import load
 
         store = Store(resolve_url(db))
         click.echo(f"{load(store, file)} facts loaded from {file} into {store.shown}")
@@ -202,6 +149,7 @@ def register_commands(cli):
     def query_command(action: str, db: str | None):
         """Run an api call, e.g. 'api_call italian paris six cheap', and print its result lines."""
         from memchat.store import Store, resolve_url
+        from memchat_plugins._kb_facts import query
 
         lines = query(Store(resolve_url(db)), action)
         if lines is None:

@@ -123,8 +123,12 @@ def test_context_features_are_on_by_default_and_paper_turns_them_off(runner, tin
 
 def test_the_command_line_starts_without_the_heavy_modules(tmp_path):
     """numpy, SQLAlchemy and torch are imported by the commands that need them, not by the
-    command line itself."""
-    probe = "import sys, memchat.cli; print(sorted(m for m in ('numpy', 'sqlalchemy', 'torch') if m in sys.modules))"
+    command line itself nor by its plugins, which every command loads (the knowledge-base
+    plugin imports its SQL table when one is loaded or queried)."""
+    probe = (
+        "import sys, memchat.cli; from memchat.plugins import new_plugin_manager; new_plugin_manager()\n"
+        "print(sorted(m for m in ('numpy', 'sqlalchemy', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -179,6 +183,30 @@ def test_a_program_running_the_command_line_keeps_its_garbage_collector(runner):
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenBLAS starts no thread to leave out")
+def test_numpy_and_sqlalchemy_are_imported_from_an_empty_stack_however_deep_the_caller():
+    """CPython 3.11 maps and frees a frame-stack chunk each time a call crosses a chunk's edge; how
+    often an import does depends on where on the stack it starts (SQLAlchemy's, under the command
+    line's frames: 740 times in serve's start). ``quick_start`` imports both from a thread's
+    empty stack, so the depth is the same whatever called it."""
+    probe = (
+        "import sys, traceback; from memchat import process\n"
+        "depths = {}\n"
+        "def hook(event, args):\n"
+        "    if event == 'import' and args[0] in ('numpy', 'sqlalchemy') and args[0] not in depths:\n"
+        "        depths[args[0]] = len(traceback.extract_stack())\n"
+        "sys.addaudithook(hook)\n"
+        "def deep(n):\n"
+        "    if n:\n"
+        "        return deep(n - 1)\n"
+        "    process.begin()\n"
+        "    with process.quick_start(): pass\n"
+        "deep(60)\n"
+        "print(depths['numpy'], depths['sqlalchemy'])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert all(int(d) < 12 for d in out.stdout.split()), out.stdout
+
+
 def test_a_process_loading_a_bot_to_answer_runs_numpy_s_blas_on_one_thread_unless_told_otherwise():
     """OpenBLAS starts a spinning thread per core as numpy is imported (0.11 s of CPU a start here,
     for products with a 64-number state): the memchat command, as it loads a bot to answer
@@ -189,7 +217,8 @@ def test_a_process_loading_a_bot_to_answer_runs_numpy_s_blas_on_one_thread_unles
         "if sys.argv[1] != 'library': process.begin()\n"
         "if sys.argv[1] == 'answer':\n"
         "    with process.quick_start(): pass\n"
-        "import numpy; print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))"
+        "import numpy, time; time.sleep(0.2)\n"  # quick_start's importer thread, joined, is gone from the OS too
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
 

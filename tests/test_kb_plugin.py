@@ -4,6 +4,7 @@ import pytest
 
 from memchat.babi import BOT, KB, read_dialogs
 from memchat.store import Store
+from memchat_plugins import _kb_facts as facts_table
 from memchat_plugins import kb
 
 
@@ -37,21 +38,21 @@ def by_restaurant(lines):
 
 
 def test_results_match_the_dataset_facts_and_order_rules(babi, store):
-    assert kb.load(store, babi / "dialog-babi-kb-all.txt") == 8400
+    assert facts_table.load(store, babi / "dialog-babi-kb-all.txt") == 8400
     calls = list(recorded_calls(babi / "dialog-babi-task5-full-dialogs-dev.txt"))
     assert len(calls) > 900
     for action, recorded in calls:
-        live = kb.query(store, action)
+        live = facts_table.query(store, action)
         # same restaurants with the same facts in the same relation order; the dataset shuffles
         # the restaurants themselves, the plugin keeps the knowledge base's order
         assert by_restaurant(live) == by_restaurant(recorded), action
 
 
 def test_task6_calls_treat_relation_names_as_any(babi, store):
-    kb.load(store, babi / "dialog-babi-task6-dstc2-kb.txt")
+    facts_table.load(store, babi / "dialog-babi-task6-dstc2-kb.txt")
     with_results = no_result = no_result_agree = 0
     for action, recorded in recorded_calls(babi / "dialog-babi-task6-dstc2-dev.txt"):
-        live = kb.query(store, action)
+        live = facts_table.query(store, action)
         if recorded == ["api_call no result"]:
             no_result += 1
             no_result_agree += live == recorded
@@ -64,16 +65,16 @@ def test_task6_calls_treat_relation_names_as_any(babi, store):
 
 
 def test_no_match_and_unknown_actions(small, store):
-    kb.load(store, small / "small-kb.txt")
-    assert kb.query(store, "api_call italian rome six cheap") == ["api_call no result"]
-    assert kb.query(store, "hello there") is None
-    assert kb.query(store, "api_call just two") is None
-    assert kb.query(store, "api_call italian paris six cheap")[:2] == [
+    facts_table.load(store, small / "small-kb.txt")
+    assert facts_table.query(store, "api_call italian rome six cheap") == ["api_call no result"]
+    assert facts_table.query(store, "hello there") is None
+    assert facts_table.query(store, "api_call just two") is None
+    assert facts_table.query(store, "api_call italian paris six cheap")[:2] == [
         "resto_a R_phone resto_a_phone",
         "resto_a R_cuisine italian",
     ]
-    kb.load(store, small / "small-kb.txt")  # loading again replaces, never duplicates
-    assert len(kb.query(store, "api_call italian paris six cheap")) == 7
+    facts_table.load(store, small / "small-kb.txt")  # loading again replaces, never duplicates
+    assert len(facts_table.query(store, "api_call italian paris six cheap")) == 7
 
 
 def test_kb_commands(small, tmp_path):
@@ -93,14 +94,15 @@ def test_sql_and_in_memory_rules_agree(babi, store):
     from memchat.kbquery import run_call
 
     facts = read_kb(babi / "dialog-babi-kb-all.txt")
-    kb.load(store, babi / "dialog-babi-kb-all.txt")
+    facts_table.load(store, babi / "dialog-babi-kb-all.txt")
     for action in [
         "api_call italian paris six cheap",
         "api_call spanish rome two expensive",
         "api_call klingon paris six cheap",
     ]:
-        assert kb.query(store, action) == run_call(facts, action)
-    ratings = [int(x.split()[-1]) for x in kb.query(store, "api_call italian paris six cheap") if "R_rating" in x]
+        assert facts_table.query(store, action) == run_call(facts, action)
+    lines = facts_table.query(store, "api_call italian paris six cheap")
+    ratings = [int(x.split()[-1]) for x in lines if "R_rating" in x]
     assert ratings == sorted(ratings, reverse=True) and len(ratings) > 1  # best rated first
 
 

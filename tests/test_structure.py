@@ -136,7 +136,7 @@ def test_the_model_config_defaults_agree_with_the_featurizer():
 
 def test_plugin_tables_have_their_own_numbered_migrations(small, tmp_path):
     from memchat.store import Store, resolve_url
-    from memchat_plugins import kb
+    from memchat_plugins import _kb_facts as kb
 
     store = Store(resolve_url(str(tmp_path / "k.db")))
     kb.load(store, small / "small-kb.txt")
@@ -153,7 +153,7 @@ def test_plugin_tables_have_their_own_numbered_migrations(small, tmp_path):
 
 def test_a_knowledge_base_table_made_before_migration_sets_is_adopted(small, tmp_path):
     from memchat.store import Store, resolve_url
-    from memchat_plugins import kb
+    from memchat_plugins import _kb_facts as kb
 
     store = Store(resolve_url(str(tmp_path / "old.db")))
     kb.metadata.create_all(store.engine)  # as memchat made it before the kb migration set
