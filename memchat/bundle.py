@@ -322,7 +322,8 @@ def check_metadata(metadata: dict, config: MemN2NConfig, where: str) -> None:
         )
 
     def strings(key: str, value) -> None:
-        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        # the types of a whole list at once (task 5's 5,000 strings: a generator took 2 ms)
+        if not isinstance(value, list) or not set(map(type, value)) <= {str}:
             raise MemchatError(f"{where}: field '{key}' must be a list of strings")
 
     for key in ("vocabulary", "entity_types", "candidates"):
@@ -332,12 +333,13 @@ def check_metadata(metadata: dict, config: MemN2NConfig, where: str) -> None:
     if not metadata["candidates"]:
         raise MemchatError(f"{where}: field 'candidates' is empty")
     types = len(metadata["entity_types"])
-    for word, t in metadata["entities"].items():
-        if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < types:
-            raise MemchatError(f"{where}: field 'entities': '{word}' has type {t!r}, expected 0 to {types - 1}")
+    kinds = metadata["entities"].values()
+    if not (set(map(type, kinds)) <= {int} and 0 <= min(kinds, default=0) and max(kinds, default=0) < types):
+        word, t = next((w, t) for w, t in metadata["entities"].items() if type(t) is not int or not 0 <= t < types)
+        raise MemchatError(f"{where}: field 'entities': '{word}' has type {t!r}, expected 0 to {types - 1}")
     for key, value_kind in (("subjects", list), ("aliases", str)):
         table = metadata.get(key, {})
-        if not isinstance(table, dict) or not all(isinstance(v, value_kind) for v in table.values()):
+        if not isinstance(table, dict) or not set(map(type, table.values())) <= {value_kind}:
             raise MemchatError(f"{where}: field '{key}' must map words to {value_kind.__name__}s")
     for key in ("continue_after",):
         if metadata.get(key) is not None:
