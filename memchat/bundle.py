@@ -334,7 +334,7 @@ def check_metadata(metadata: dict, config: MemN2NConfig, where: str) -> None:
         raise MemchatError(f"{where}: field 'candidates' is empty")
     types = len(metadata["entity_types"])
     kinds = metadata["entities"].values()
-    if not (set(map(type, kinds)) <= {int} and 0 <= min(kinds, default=0) and max(kinds, default=0) < types):
+    if not (set(map(type, kinds)) <= {int} and min(kinds, default=0) >= 0 and max(kinds, default=-1) < types):
         word, t = next((w, t) for w, t in metadata["entities"].items() if type(t) is not int or not 0 <= t < types)
         raise MemchatError(f"{where}: field 'entities': '{word}' has type {t!r}, expected 0 to {types - 1}")
     for key, value_kind in (("subjects", list), ("aliases", str)):
