@@ -271,8 +271,8 @@ def slip_index(words: Iterable[str]) -> dict[str, set[str]]:
 
 class SlipIndex:
     """``slip_index(words)``, made the first time a slip is looked up in it: most messages have
-    no word the bot lacks, and a start need not pay for it (the default bot's three indexes took
-    6 ms of a 70 ms start). ``words`` is read at once."""
+    no word the bot lacks, and a start need not pay for it (the default bot's bundle loads in
+    6.7 ms, against 8.7 ms with its three indexes made). ``words`` is read at once."""
 
     def __init__(self, words: Iterable[str]):
         self.words = list(words)

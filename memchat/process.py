@@ -62,9 +62,9 @@ def _import_libraries() -> None:
     CPython 3.11 keeps Python frames in 16 KB chunks and frees a chunk the moment it empties.
     Where a package's import starts on the stack decides how often its nested calls step across
     a chunk's edge, an mmap and a munmap each: numpy imported from memchat.project.runtime cost
-    3,000 of them in a repl's start, 30 ms; SQLAlchemy imported under the command line's frames
-    (click's dispatch, ``serve``) still 740 in serve's start. From a new thread's empty stack,
-    the depth a ``python -c`` import has, they are as few as they can be (``strace -e mmap -k``)."""
+    3,000 of them in a repl's start, 30 ms; SQLAlchemy imported by the knowledge-base plugin under
+    the command line's frames (click's dispatch) 762 in serve's start, against 136-174 from a
+    new thread's empty stack, the depth a ``python -c`` import has (``strace -e mmap -k``)."""
     importer = threading.Thread(target=_import_quietly, name="memchat-imports", daemon=True)
     importer.start()
     importer.join()
