@@ -75,8 +75,8 @@ def _import_quietly() -> None:
         import numpy  # noqa: F401
         import sqlalchemy  # noqa: F401
         import sqlalchemy.dialects.sqlite  # noqa: F401  (what a SQLite store's engine loads)
-    except ImportError:
-        pass  # the import that needs it says so, in the thread that asked
+    except Exception:  # a missing or broken library: the import that needs it fails again, in
+        pass  # the thread that asked, and says so there (never a traceback from this thread)
 
 
 def _freeze() -> None:

@@ -207,6 +207,29 @@ def test_numpy_and_sqlalchemy_are_imported_from_an_empty_stack_however_deep_the_
     assert all(int(d) < 12 for d in out.stdout.split()), out.stdout
 
 
+def test_a_library_that_fails_to_import_in_the_importer_thread_fails_again_where_it_is_needed():
+    """quick_start's thread prints nothing when numpy's import fails (here: raises RuntimeError, as
+    a broken install may); the import that needs it raises, in the thread that asked (where the
+    command line turns it into one line)."""
+    probe = (
+        "import sys\n"
+        "class Broken:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'numpy':\n"
+        "            raise RuntimeError('numpy: broken')\n"
+        "sys.meta_path.insert(0, Broken())\n"
+        "from memchat import process\n"
+        "process.begin()\n"
+        "with process.quick_start(): pass\n"
+        "try:\n"
+        "    import numpy\n"
+        "except RuntimeError:\n"
+        "    print('raised here')"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert (out.stdout.strip(), out.stderr) == ("raised here", "")
+
+
 def test_a_process_loading_a_bot_to_answer_runs_numpy_s_blas_on_one_thread_unless_told_otherwise():
     """OpenBLAS starts a spinning thread per core as numpy is imported (0.11 s of CPU a start here,
     for products with a 64-number state): the memchat command, as it loads a bot to answer
