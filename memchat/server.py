@@ -494,6 +494,9 @@ def check_port_free(host: str, port: int) -> None:
     import socket
 
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        if os.name == "posix":  # as uvicorn binds (asyncio's reuse_address): the connections of a
+            # server just stopped, waiting out TCP's TIME_WAIT, do not hold the port; a listener does
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

@@ -336,6 +336,27 @@ def test_the_openapi_document_works_with_a_token_and_no_page_loads_from_a_cdn(bo
         assert r.status_code == 404 and r.json()["status"] == "failure"
 
 
+def test_a_port_whose_last_connections_wait_out_time_wait_is_free_and_a_listening_one_is_not():
+    """A restart right after a stop: the old server's closed connections linger in TCP's TIME_WAIT
+    for a minute, and serve's check refused the port ("Address already in use") although uvicorn,
+    which binds with SO_REUSEADDR, would have listened on it."""
+    import socket
+
+    from memchat.errors import MemchatError
+    from memchat.server import check_port_free
+
+    listener = socket.create_server(("127.0.0.1", 0))  # a server as uvicorn opens it
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    with pytest.raises(MemchatError, match=f"cannot listen on 127.0.0.1:{port}"):
+        check_port_free("127.0.0.1", port)  # listening: busy
+    served.close()  # the server closes first (HTTP/1.0 clients, `Connection: close`, idle keep-alive)
+    client.close()
+    listener.close()
+    check_port_free("127.0.0.1", port)  # only TIME_WAIT left: free
+
+
 def test_serve_imports_the_websocket_protocol_only_when_a_websocket_opens():
     """uvicorn as `memchat serve` configures it starts without websockets (its start: 13-18 ms with
     it, 4-6 ms without); the socket.io channel over a WebSocket is tests/test_socketio.py's."""
