@@ -240,18 +240,9 @@ class IntentMatcher:
         table: EntityTable | None = None,
         sure: float = SURE,
         margin: float = MARGIN,
-        index: dict | None = None,
     ):
         self.table = table
         self.sure, self.margin = sure, margin
-        if index is not None:  # as the bundle keeps it (``index``), checked by ``read_index``
-            self.gram_ids = {g: i for i, g in enumerate(index["grams"])}
-            self.names, self.starts = list(index["names"]), list(index["starts"])
-            self.example = np.asarray(index["example"], dtype=np.intp)
-            self.count = np.asarray(index["count"], dtype=np.float64)
-            self.at = np.asarray(index["at"], dtype=np.intp)
-            self.norms = np.asarray(index["norms"], dtype=np.float64)
-            return
         self.names: list[str] = []  # the intents with an example (faq/hours for a retrieval intent)
         self.starts: list[int] = []  # where each one's examples start: an intent's are together
         self.gram_ids: dict[str, int] = {}  # 3-gram -> its row
@@ -272,6 +263,17 @@ class IntentMatcher:
         examples_of, counts = np.asarray(examples_of, dtype=np.intp), np.asarray(counts, dtype=np.float64)
         self.at, self.example, self.count = sparse.by_row(grams, len(self.gram_ids), examples_of, counts)  # (P,)
         self.norms = np.asarray(norms, dtype=np.float64)  # (E,) of each example's 3-gram counts
+
+    @classmethod
+    def from_index(cls, index: dict, table: EntityTable | None = None, sure: float = SURE, margin: float = MARGIN):
+        """The matcher of a table a bundle keeps, as ``read_index`` reads it: no examples to count."""
+        matcher = cls({}, table, sure, margin)
+        matcher.gram_ids = {g: i for i, g in enumerate(index["grams"])}
+        matcher.names, matcher.starts = list(index["names"]), list(index["starts"])
+        matcher.example, matcher.count, matcher.at, matcher.norms = (
+            index[k] for k in ("example", "count", "at", "norms")
+        )
+        return matcher
 
     def index(self) -> dict:
         """The sparse table as a bundle keeps it (``BotSpec.intent_index``), in JSON's lists."""
@@ -318,8 +320,15 @@ class IntentMatcher:
             raise ValueError(f"'example' must hold examples 0 to {n - 1}")
         if len(count) != len(example) or (count < 1).any():
             raise ValueError("'count' must hold a count of at least 1 for each of 'example'")
-        arrays = {"starts": starts.tolist(), "example": example, "count": count, "at": at, "norms": norms}
-        return {"grams": grams, "names": names, **arrays}
+        return {
+            "grams": grams,
+            "names": names,
+            "starts": starts.tolist(),
+            "example": example,
+            "count": count.astype(np.float64),  # as the matcher multiplies it
+            "at": at,
+            "norms": norms,
+        }
 
     def _grams(self, text: str) -> Counter:
         tokens = tokenize(text)
@@ -385,7 +394,12 @@ class Interpreter:
         self.mappings = slot_mappings
         self.cues = {e: (set(c.get("before", ())), set(c.get("after", ()))) for e, c in (value_cues or {}).items()}
         self.knows = knows  # token -> whether the bot has seen the word (a slip of one counts)
-        self.matcher = IntentMatcher(intent_examples or {}, table, **(intent_sure or {}), index=intent_index)
+        sure = intent_sure or {}
+        self.matcher = (  # the bundle's table, read (BotSpec.from_dict), or one made from the examples
+            IntentMatcher.from_index(intent_index, table, **sure)
+            if intent_index is not None
+            else IntentMatcher(intent_examples or {}, table, **sure)
+        )
         self.aliases_of: dict[str, list[str]] = {}  # value -> the other ways to say it
         for alias, word in table.aliases.items():
             self.aliases_of.setdefault(word, []).append(alias)
