@@ -25,8 +25,9 @@ from pathlib import Path
 import aiohttp
 from serving import add_against, start_serve, versions, wait_up  # bench/serving.py
 
-from memchat.babi import USER, read_dialogs
-from memchat.store import Store
+from memchat.babi.files import read_dialogs
+from memchat.dialogs import USER
+from memchat.store.tracker_store import Store
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
 

@@ -1,5 +1,5 @@
 """One live reply: the time to rank every candidate for one conversation through the live path
-(``memchat.ranker``, numpy, tokenizing included), as a server answers one message.
+(``memchat.nn.ranker``, numpy, tokenizing included), as a server answers one message.
 
 For each of the first 500 dialogues of FILE, the window before its last bot reply is ranked; a
 first pass fills the tokenizing cache, as a running bot's would be, and the second is timed.
@@ -14,9 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
-from memchat.babi import BOT, read_dialogs
-from memchat.bundle import load_bundle
-from memchat.ranker import Ranker
+from memchat.babi.files import read_dialogs
+from memchat.dialogs import BOT
+from memchat.nn.bundle import load_bundle
+from memchat.nn.ranker import Ranker
 
 
 def live_reply_times(ranker: Ranker, dialogs: list) -> list[float]:

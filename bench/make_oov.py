@@ -17,10 +17,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from memchat.babi import BOT, KB, USER, read_candidates, read_dialogs, read_kb
-from memchat.entities import tokenize
-from memchat.kbquery import by_restaurant
-from memchat.taskfiles import find_task_files
+from memchat.babi.files import read_candidates, read_dialogs, read_kb
+from memchat.babi.kbquery import by_restaurant
+from memchat.babi.taskfiles import find_task_files
+from memchat.dialogs import BOT, KB, USER
+from memchat.nn.entities import tokenize
 
 
 def main() -> None:

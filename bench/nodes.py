@@ -71,7 +71,8 @@ def main() -> None:
     ap.add_argument("--kill", action="store_true", help="SIGKILL node 0 half-way through")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    from memchat.store import Store, resolve_url
+    from memchat.store.tracker_store import Store
+    from memchat.store.urls import resolve_url
 
     db = resolve_url(args.db)
     Store(db).close()  # migrated once, before the nodes start

@@ -16,9 +16,9 @@ import argparse
 import random
 from pathlib import Path
 
-from memchat.babi import read_kb
-from memchat.entities import tokenize
-from memchat.taskfiles import find_task_files
+from memchat.babi.files import read_kb
+from memchat.babi.taskfiles import find_task_files
+from memchat.nn.entities import tokenize
 
 
 def slip(word: str, rng: random.Random) -> str:

@@ -83,7 +83,7 @@ OWN = f"""import gc, sys, time
 gc.disable()
 import {LIBRARIES}, sqlite3
 start = time.perf_counter()
-import memchat.cli, memchat.server
+import memchat.cli, memchat.channels.rest
 from memchat.plugins import get_plugin_manager
 get_plugin_manager()
 from memchat.bot import Bot

@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 from live_reply import live_reply_times, summary  # bench/live_reply.py
 
-from memchat.babi import read_dialogs
-from memchat.bundle import load_bundle, save_bundle
-from memchat.evaluate import predict, score
-from memchat.ranker import Ranker
-from memchat.train import TrainingData
+from memchat.babi.files import read_dialogs
+from memchat.nn.bundle import load_bundle, save_bundle
+from memchat.nn.evaluate import predict, score
+from memchat.nn.ranker import Ranker
+from memchat.nn.training_data import TrainingData
+from memchat.train import read_training_data
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
 
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--paper", action="store_true", help="the paper's features only (memchat train --paper)")
     args = ap.parse_args()
-    data = TrainingData.read(args.data, 5, context=False if args.paper else None)
+    data = read_training_data(args.data, 5, context=False if args.paper else None)
     feat, train_enc, dev_enc = data.featurizer, data.train_enc, data.dev_enc
     dev_d = [d for p in data.files.dev for d in read_dialogs(p)]
     print(
@@ -87,7 +88,7 @@ def main() -> None:
         f"(dev per-response {score(pred, dev_enc).per_response:.4f})"
     )
 
-    # scoring one response through the live path (memchat.ranker, numpy), tokenizing included,
+    # scoring one response through the live path (memchat.nn.ranker, numpy), tokenizing included,
     # on the bundle saved and loaded again, as a server would have it
     with tempfile.TemporaryDirectory() as tmp:
         bundle = load_bundle(save_bundle(Path(tmp) / "b", model, feat, {}))

@@ -19,9 +19,11 @@ from pathlib import Path
 import torch
 from sqlalchemy import func, select
 
-from memchat.babi import USER, read_dialogs
+from memchat.babi.files import read_dialogs
 from memchat.bot import Bot
-from memchat.store import Store, conversations_table, events_table
+from memchat.dialogs import USER
+from memchat.store.schema import conversations_table, events_table
+from memchat.store.tracker_store import Store
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/dialog-bAbI-tasks"
 

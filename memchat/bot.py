@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from memchat.dialogue.processor import DialogueManager
+from memchat.dialogue.turn import Reply
 from memchat.errors import MemchatError
-from memchat.manager import DialogueManager, Reply
-from memchat.store import Event, Store, resolve_url
+from memchat.store.event import Event
+from memchat.store.tracker_store import Store
+from memchat.store.urls import resolve_url
 
 DEFAULT_MODELS = Path("models")
 
@@ -40,10 +43,10 @@ class Bot:
     ) -> Bot:
         """``model``: a bundle (default: the newest under ./models); ``db``: a SQLAlchemy URL or a
         SQLite file (default: $MEMCHAT_DB or ./memchat.db); ``kb``: a knowledge-base file to load."""
-        from memchat.bundle import load_bundle
+        from memchat.nn.bundle import load_bundle
+        from memchat.nn.ranker import Ranker
         from memchat.plugins import get_plugin_manager
-        from memchat.project.runtime import BotSpec
-        from memchat.ranker import Ranker
+        from memchat.project.spec import BotSpec
 
         path = Path(model) if model is not None else newest_bundle()
         bundle = load_bundle(path)

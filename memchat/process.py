@@ -61,7 +61,7 @@ def _import_libraries() -> None:
 
     CPython 3.11 keeps Python frames in 16 KB chunks and frees a chunk the moment it empties.
     Where a package's import starts on the stack decides how often its nested calls step across
-    a chunk's edge, an mmap and a munmap each: numpy imported from memchat.project.runtime cost
+    a chunk's edge, an mmap and a munmap each: numpy imported from memchat.project.spec cost
     3,000 of them in a repl's start, 30 ms; SQLAlchemy imported by the knowledge-base plugin under
     the command line's frames (click's dispatch) 762 in serve's start, against 136-174 from a
     new thread's empty stack, the depth a ``python -c`` import has (``strace -e mmap -k``)."""

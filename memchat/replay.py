@@ -22,10 +22,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memchat.babi import BOT, KB, SILENCE, USER, Dialog
-from memchat.manager import DialogueManager
-from memchat.scores import Scores
-from memchat.store import Event
+from memchat.dialogs import BOT, KB, SILENCE, USER, Dialog
+from memchat.dialogue.processor import DialogueManager
+from memchat.nn.scores import Scores
+from memchat.store.event import Event
 
 
 @dataclass

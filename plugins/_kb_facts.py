@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, intersect, select
 
-from memchat.babi import read_kb
-from memchat.kbquery import by_restaurant, parse_call, result_lines
+from memchat.babi.files import read_kb
+from memchat.babi.kbquery import by_restaurant, parse_call, result_lines
 
 metadata = MetaData()
 kb_facts = Table(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import click
 
+from memchat.babi.kbquery import parse_call
 from memchat.hookspecs import hookimpl
-from memchat.kbquery import parse_call
 
 
 @hookimpl
@@ -126,7 +126,7 @@ def suggest(kb: dict, tracker) -> dict:
 
 @hookimpl
 def register_commands(cli):
-    from memchat.cli import DB_HELP
+    from memchat.cli.group import DB_HELP
 
     @cli.group()
     def kb():
@@ -137,7 +137,8 @@ def register_commands(cli):
     @click.option("--db", help=DB_HELP)
     def load_command(file: Path, db: str | None):
         """Load a dialog bAbI knowledge-base FILE into the store's database (replacing the old one)."""
-        from memchat.store import Store, resolve_url
+        from memchat.store.tracker_store import Store
+        from memchat.store.urls import resolve_url
         from memchat_plugins._kb_facts import load
 
         store = Store(resolve_url(db))
@@ -148,7 +149,8 @@ def register_commands(cli):
     @click.option("--db", help=DB_HELP)
     def query_command(action: str, db: str | None):
         """Run an api call, e.g. 'api_call italian paris six cheap', and print its result lines."""
-        from memchat.store import Store, resolve_url
+        from memchat.store.tracker_store import Store
+        from memchat.store.urls import resolve_url
         from memchat_plugins._kb_facts import query
 
         lines = query(Store(resolve_url(db)), action)

@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from memchat.cli import cli
+from memchat.cli.group import cli
 
 
 def test_task1_reaches_99_percent_dev(babi, tmp_path):

@@ -2,7 +2,8 @@ import time
 
 import pytest
 
-from memchat.babi import BOT, KB, SILENCE, USER, read_candidates, read_dialogs, read_kb
+from memchat.babi.files import read_candidates, read_dialogs, read_kb
+from memchat.dialogs import BOT, KB, SILENCE, USER
 from memchat.errors import MemchatError
 
 
@@ -102,7 +103,7 @@ def test_largest_babi_file_reads_whole_and_quickly(babi):
 def test_a_turn_whose_tab_became_spaces_is_one_line_naming_it(tmp_path):
     import pytest
 
-    from memchat.babi import read_dialogs
+    from memchat.babi.files import read_dialogs
     from memchat.errors import MemchatError
 
     path = tmp_path / "x-trn.txt"
@@ -115,13 +116,13 @@ def test_a_bot_reply_not_among_the_candidates_is_one_line_naming_it(tiny):
     import pytest
 
     from memchat.errors import MemchatError
-    from memchat.train import TrainingData
+    from memchat.train import read_training_data
 
     replies = {line.split("\t")[1] for line in (tiny / "tiny-trn.txt").read_text().splitlines() if "\t" in line}
     (tiny / "tiny-candidates.txt").write_text("".join(f"1 {r}\n" for r in sorted(replies)))
-    TrainingData.read(tiny)  # every reply is a candidate: fine
+    read_training_data(tiny)  # every reply is a candidate: fine
     (tiny / "tiny-candidates.txt").write_text(
         "".join(f"1 {r}\n" for r in sorted(replies) if r != "sorry nothing found")
     )
     with pytest.raises(MemchatError, match=r"tiny-trn.txt:13: bot reply not among the candidates of .*'sorry nothing"):
-        TrainingData.read(tiny)
+        read_training_data(tiny)

@@ -4,12 +4,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from memchat.babi import read_dialogs, read_kb
-from memchat.bundle import load_bundle, pack_bundle, save_bundle
+from memchat.babi.files import read_dialogs, read_kb
 from memchat.errors import MemchatError
-from memchat.evaluate import predict
-from memchat.featurize import Featurizer
-from memchat.model import MemN2N, MemN2NConfig
+from memchat.nn.batches import candidate_bags, candidate_entities, encode_dialogs, make_batch
+from memchat.nn.bundle import load_bundle, pack_bundle, save_bundle
+from memchat.nn.evaluate import predict
+from memchat.nn.featurize import Featurizer
+from memchat.nn.model import MemN2N, MemN2NConfig
 
 
 @pytest.fixture(params=[False, True], ids=["paper", "context"])
@@ -19,8 +20,8 @@ def saved(tiny, tmp_path, request):
     torch.manual_seed(0)
     model = MemN2N(
         MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=request.param),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
     model.eval()
     path = save_bundle(tmp_path / "b", model, feat, {"training": {"best_epoch": 1}})
@@ -30,12 +31,12 @@ def saved(tiny, tmp_path, request):
 def test_round_trip_gives_the_same_scores(saved):
     path, model, feat, dialogs = saved
     bundle = load_bundle(path)
-    enc = feat.encode(dialogs)
-    batch = feat.batch(enc, torch.arange(len(dialogs)))
+    enc = encode_dialogs(feat, dialogs)
+    batch = make_batch(feat, enc, torch.arange(len(dialogs)))
     with torch.no_grad():
         assert torch.equal(
             model(batch)[0],
-            bundle.model(bundle.featurizer.batch(bundle.featurizer.encode(dialogs), torch.arange(2)))[0],
+            bundle.model(make_batch(bundle.featurizer, encode_dialogs(bundle.featurizer, dialogs), torch.arange(2)))[0],
         )
     assert bundle.featurizer.candidates == feat.candidates
     assert bundle.featurizer.entities.entities == feat.entities.entities
@@ -53,8 +54,8 @@ def test_bundles_before_the_next_match_kind_still_load(tiny, tmp_path):
     feat = Featurizer(feat.vocab, feat.entities, feat.candidates, context=True, kinds=3)
     model = MemN2N(
         MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=True, match_kinds=3),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
     path = save_bundle(tmp_path / "old", model.eval(), feat, {})
     meta = json.loads((path / "metadata.json").read_text())
@@ -62,7 +63,7 @@ def test_bundles_before_the_next_match_kind_still_load(tiny, tmp_path):
     (path / "metadata.json").write_text(json.dumps(meta))
     bundle = load_bundle(path)
     assert bundle.model.config.match_kinds == 3 and bundle.featurizer.kinds == 3
-    enc = feat.encode(dialogs)
+    enc = encode_dialogs(feat, dialogs)
     assert torch.equal(predict(bundle.model, bundle.featurizer, enc), predict(model, feat, enc))
 
 
@@ -72,7 +73,7 @@ def test_the_candidates_ids_are_stored_and_equal_reading_them_again(saved):
     bundle made before they were stored reads them again, to the same ranking."""
     import numpy as np
 
-    from memchat.ranker import Ranker
+    from memchat.nn.ranker import Ranker
 
     path, model, feat, dialogs = saved
     stored = load_bundle(path)
@@ -124,7 +125,7 @@ def test_tar_gz_round_trip(saved, tmp_path):
     path, model, feat, dialogs = saved
     archive = pack_bundle(path, tmp_path / "b.tar.gz")
     bundle = load_bundle(archive)
-    enc = feat.encode(dialogs)
+    enc = encode_dialogs(feat, dialogs)
     assert torch.equal(predict(bundle.model, bundle.featurizer, enc), predict(model, feat, enc))
 
 
@@ -239,13 +240,13 @@ def test_edited_bundles_are_refused_naming_the_field(saved, damage, message):
 
 
 def test_an_archive_that_extracts_too_much_is_refused_before_it_is_written(saved, tmp_path, monkeypatch):
-    import memchat.bundle
+    import memchat.nn.bundle
 
     archive = pack_bundle(saved[0], tmp_path / "b.tar.gz")
-    monkeypatch.setattr(memchat.bundle, "MAX_EXTRACTED", 1000)  # the weights alone are more
+    monkeypatch.setattr(memchat.nn.bundle, "MAX_EXTRACTED", 1000)  # the weights alone are more
     with pytest.raises(MemchatError, match="extracts to more than 100 entries or 0 MiB"):
         load_bundle(archive)
-    monkeypatch.setattr(memchat.bundle, "MAX_EXTRACTED", 2**30)
-    monkeypatch.setattr(memchat.bundle, "MAX_ENTRIES", 2)
+    monkeypatch.setattr(memchat.nn.bundle, "MAX_EXTRACTED", 2**30)
+    monkeypatch.setattr(memchat.nn.bundle, "MAX_ENTRIES", 2)
     with pytest.raises(MemchatError, match="extracts to more than 2 entries"):
         load_bundle(archive)

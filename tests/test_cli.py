@@ -6,7 +6,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from memchat.cli import cli
+from memchat.cli.group import cli
 
 
 @pytest.fixture
@@ -134,10 +134,10 @@ def test_the_command_line_starts_without_the_heavy_modules(tmp_path):
 
 
 def test_answering_from_a_bundle_never_loads_the_project_reader(pizzeria_bundle, tmp_path):
-    """A bot project's bundle answers with its rules and slots (memchat.project.runtime, rules),
+    """A bot project's bundle answers with its rules and slots (memchat.project.spec, rules),
     without the folder reader and its file formats (the domain, YAML, TOML, the stories), nor torch."""
     probe = (
-        "import sys; from memchat.bot import Bot; import memchat.server\n"
+        "import sys; from memchat.bot import Bot; import memchat.channels.rest\n"
         f"bot = Bot.load({str(pizzeria_bundle)!r}, db={str(tmp_path / 'p.db')!r}); assert bot.respond('a', 'hi')\n"
         "print(sorted(m for m in ('memchat.project.folder', 'memchat.project.data', 'memchat.project.domain',"
         " 'memchat.project.yamlfile', 'yaml', 'tomllib', 'tarfile', 'torch') if m in sys.modules),"

@@ -1,6 +1,6 @@
 import multiprocessing
 
-from memchat.store import Store
+from memchat.store.tracker_store import Store
 
 
 def _chat(model, db, worker, turns, errors):

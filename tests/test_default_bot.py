@@ -44,7 +44,7 @@ def default_bot(tmp_path_factory):
 def test_a_booking_over_rest_needs_no_empty_message_and_never_shows_an_action(default_bot):
     from starlette.testclient import TestClient
 
-    from memchat.server import ServerSettings, create_app
+    from memchat.channels.rest import ServerSettings, create_app
 
     http = TestClient(create_app(ServerSettings(), default_bot))
 
@@ -100,9 +100,9 @@ def test_a_city_the_bot_has_no_record_of_is_named_and_the_question_comes_again(d
 
 def _preferring(bot, first, then="action_listen"):
     """A manager whose model ranks ``first`` best for a user's message, and ``then`` after the bot spoke."""
-    from memchat.babi import SILENCE, USER
-    from memchat.manager import DialogueManager
-    from memchat.ranker import Ranker, Ranking
+    from memchat.dialogs import SILENCE, USER
+    from memchat.dialogue.processor import DialogueManager
+    from memchat.nn.ranker import Ranker, Ranking
 
     class Preferring(Ranker):
         def rank(self, turns):

@@ -1,8 +1,9 @@
 import torch
 
-from memchat.babi import SPEAKERS, Dialog, KBFact, Turn
-from memchat.entities import NAME_TYPE, EntityTable, tokenize
-from memchat.featurize import Featurizer
+from memchat.dialogs import SPEAKERS, Dialog, KBFact, Turn
+from memchat.nn.batches import candidate_entities, encode_dialogs, make_batch
+from memchat.nn.entities import NAME_TYPE, EntityTable, tokenize
+from memchat.nn.featurize import Featurizer
 
 
 def dialog(*turns):
@@ -40,7 +41,7 @@ def test_entity_types_come_from_kb_relations():
 
 def expanded_matches(feat, batch):
     """{(example, candidate, type + kind * types)}: each match code against every candidate naming its entity."""
-    names = feat.cand_ent[0].to_dense()  # (C, entities)
+    names = candidate_entities(feat)[0].to_dense()  # (C, entities)
     return {
         (r, c, t)
         for r, e, t in zip(*(x.tolist() for x in batch.match_codes))
@@ -64,11 +65,11 @@ def make_featurizer():
 
 def test_speaker_time_and_query_positions():
     feat, train = make_featurizer()
-    enc = feat.encode(train)
+    enc = encode_dialogs(feat, train)
     assert enc.slot_speaker[:-1].tolist() == [SPEAKERS.index(s) for s in ("user", "bot", "kb", "user", "bot")]
     assert enc.ex_qpos.tolist() == [0, 3]  # each reply's query is the user turn before it
     assert enc.ex_gold.tolist() == [0, 2]
-    batch = feat.batch(enc, torch.tensor([0]))
+    batch = make_batch(feat, enc, torch.tensor([0]))
     assert batch.slot_mask.tolist() == [[True] * 5]
     assert batch.qpos.tolist() == [[0, 3]]
 
@@ -78,9 +79,9 @@ def test_unknown_words_drop_out_and_unseen_entities_still_match_by_type():
     # "korean" never occurs in training: no word id, yet the knowledge base types it as a cuisine
     assert "korean" not in feat.vocab.ids
     test = [dialog(("user", "zorblax korean food in paris"), ("bot", "api_call korean paris"))]
-    enc = feat.encode(test)
+    enc = encode_dialogs(feat, test)
     assert enc.slot_words[0].tolist()[:3] == [feat.vocab.ids["food"], feat.vocab.ids["in"], feat.vocab.ids["paris"]]
-    batch = feat.batch(enc, torch.tensor([0]))
+    batch = make_batch(feat, enc, torch.tensor([0]))
     matches = {(c, feat.entities.types[t]) for _, c, t in expanded_matches(feat, batch)}
     assert (1, "R_cuisine") in matches  # api_call korean paris: its cuisine was said
     assert (1, "R_location") in matches and (0, "R_location") in matches
@@ -90,8 +91,8 @@ def test_unknown_words_drop_out_and_unseen_entities_still_match_by_type():
 
 def test_match_context_only_holds_what_was_said_before_the_reply():
     feat, train = make_featurizer()
-    enc = feat.encode(train)
-    batch = feat.batch(enc, torch.tensor([0]))
+    enc = encode_dialogs(feat, train)
+    batch = make_batch(feat, enc, torch.tensor([0]))
     by_example = {}
     for r, c, t in expanded_matches(feat, batch):
         by_example.setdefault(r, set()).add((c, feat.entities.types[t]))
@@ -120,7 +121,7 @@ CONTEXT_CANDS = [
 
 def context_matches(feat, dialogue):
     """{example: {(candidate, kind, type)}} of one dialogue."""
-    batch = feat.batch(feat.encode([dialogue]), torch.tensor([0]))
+    batch = make_batch(feat, encode_dialogs(feat, [dialogue]), torch.tensor([0]))
     T = len(feat.entities.types)
     found = {}
     for r, c, t in expanded_matches(feat, batch):
@@ -179,7 +180,7 @@ def test_context_type_words_and_said_types():
     )
     feat = Featurizer.from_training([d], CONTEXT_CANDS, CONTEXT_FACTS, context=True)
     cuisine = feat.vocab.ids["<R_cuisine>"]
-    enc = feat.encode([d])
+    enc = encode_dialogs(feat, [d])
     assert cuisine in enc.slot_words[2].tolist()  # "an italian place" carries the cuisine's type word
     assert cuisine in feat.cand_words[0]
     _, batch = context_matches(feat, d)

@@ -6,7 +6,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from memchat.server import ServerSettings, create_app
+from memchat.channels.rest import ServerSettings, create_app
 
 
 @pytest.fixture(scope="module")

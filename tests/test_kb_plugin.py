@@ -2,8 +2,9 @@ from collections import defaultdict
 
 import pytest
 
-from memchat.babi import BOT, KB, read_dialogs
-from memchat.store import Store
+from memchat.babi.files import read_dialogs
+from memchat.dialogs import BOT, KB
+from memchat.store.tracker_store import Store
 from memchat_plugins import _kb_facts as facts_table
 from memchat_plugins import kb
 
@@ -80,7 +81,7 @@ def test_no_match_and_unknown_actions(small, store):
 def test_kb_commands(small, tmp_path):
     from click.testing import CliRunner
 
-    from memchat.cli import cli
+    from memchat.cli.group import cli
 
     db = str(tmp_path / "k.db")
     r = CliRunner().invoke(cli, ["kb", "load", str(small / "small-kb.txt"), "--db", db])
@@ -90,8 +91,8 @@ def test_kb_commands(small, tmp_path):
 
 
 def test_sql_and_in_memory_rules_agree(babi, store):
-    from memchat.babi import read_kb
-    from memchat.kbquery import run_call
+    from memchat.babi.files import read_kb
+    from memchat.babi.kbquery import run_call
 
     facts = read_kb(babi / "dialog-babi-kb-all.txt")
     facts_table.load(store, babi / "dialog-babi-kb-all.txt")

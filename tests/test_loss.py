@@ -2,9 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memchat.babi import read_dialogs, read_kb
-from memchat.featurize import Featurizer
-from memchat.model import MemN2N, MemN2NConfig
+from memchat.babi.files import read_dialogs, read_kb
+from memchat.nn.batches import candidate_bags, candidate_entities, encode_dialogs, make_batch
+from memchat.nn.featurize import Featurizer
+from memchat.nn.model import MemN2N, MemN2NConfig
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["all-entities", "batch-entities"])
@@ -15,12 +16,12 @@ def test_chunked_loss_and_gradients_equal_plain_cross_entropy(tiny, context, tra
     torch.manual_seed(0)
     model = MemN2N(
         MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
-    enc = feat.encode(dialogs)
+    enc = encode_dialogs(feat, dialogs)
     enc.ex_gold[3] = -1  # a gold reply that is no candidate is left out of the loss
-    batch = feat.batch(enc, torch.arange(len(dialogs)), training=training)
+    batch = make_batch(feat, enc, torch.arange(len(dialogs)), training=training)
     assert len(batch.match_codes[0]) > 0 and len(batch.gold) > 40
     if training:  # the loss reads the matches among the batch's own entities
         assert batch.local_match[1][0].shape[1] < len(feat.entities)

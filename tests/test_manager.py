@@ -1,9 +1,10 @@
 import pytest
 
 from memchat.bot import Bot
+from memchat.dialogue.processor import DialogueManager
+from memchat.dialogue.text import MAX_TEXT, clean_text
 from memchat.errors import MemchatError
-from memchat.manager import MAX_TEXT, DialogueManager, clean_text
-from memchat.ranker import Ranker, Ranking
+from memchat.nn.ranker import Ranker, Ranking
 
 from conftest import BOOKING
 

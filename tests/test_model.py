@@ -2,9 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memchat.babi import Dialog, Turn, read_dialogs
-from memchat.featurize import Featurizer
-from memchat.model import MemN2N, MemN2NConfig
+from memchat.babi.files import read_dialogs
+from memchat.dialogs import Dialog, Turn
+from memchat.nn.batches import candidate_bags, candidate_entities, encode_dialogs, make_batch
+from memchat.nn.featurize import Featurizer
+from memchat.nn.model import MemN2N, MemN2NConfig
 
 
 def dialog(n_lines):
@@ -19,10 +21,12 @@ def setup(memory=100, hops=2, match=True):
     feat = Featurizer.from_training(dialogs, None, [])
     torch.manual_seed(0)
     model = MemN2N(
-        MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match), feat.cand_bow, feat.cand_ent
+        MemN2NConfig(len(feat.vocab), 0, dim=16, hops=hops, memory=memory, match=match),
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
-    enc = feat.encode(dialogs)
-    return feat, model, enc, feat.batch(enc, torch.arange(2))
+    enc = encode_dialogs(feat, dialogs)
+    return feat, model, enc, make_batch(feat, enc, torch.arange(2))
 
 
 def test_shapes():
@@ -58,14 +62,14 @@ def test_scores_do_not_depend_on_later_turns():
     feat, model, _, _ = setup()
     a = Dialog(dialog(6).turns)
     b = Dialog(dialog(6).turns[:6] + [Turn("user", "totally different words", 0)] + dialog(6).turns[7:])
-    sa, _ = model(feat.batch(feat.encode([a]), torch.tensor([0])))
-    sb, _ = model(feat.batch(feat.encode([b]), torch.tensor([0])))
+    sa, _ = model(make_batch(feat, encode_dialogs(feat, [a]), torch.tensor([0])))
+    sb, _ = model(make_batch(feat, encode_dialogs(feat, [b]), torch.tensor([0])))
     assert torch.allclose(sa[:3], sb[:3])  # replies 0-2 come before the changed turn
     assert not torch.allclose(sa[3], sb[3])
 
 
 def test_match_features_change_scores_only_when_enabled():
-    from memchat.babi import KBFact
+    from memchat.dialogs import KBFact
 
     facts = [KBFact("resto_a", "R_cuisine", "italian"), KBFact("resto_a", "R_location", "paris")]
     train = [
@@ -83,16 +87,16 @@ def test_match_features_change_scores_only_when_enabled():
     torch.manual_seed(0)
     on = MemN2N(
         MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=True),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
     off = MemN2N(
         MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2, match=False),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
     off.load_state_dict(on.state_dict())  # the same weights: only the flag differs
-    batch = feat.batch(feat.encode(train), torch.tensor([0]))
+    batch = make_batch(feat, encode_dialogs(feat, train), torch.tensor([0]))
     s_on, _ = on(batch)
     s_off, _ = off(batch)
     differs = ~torch.isclose(s_on, s_off)
@@ -105,24 +109,24 @@ def test_match_features_change_scores_only_when_enabled():
 
 @pytest.mark.parametrize("context", [False, True])
 def test_scores_equal_the_match_features_added_one_by_one(tiny, context):
-    from memchat.babi import read_kb
-    from memchat.evaluate import predict
+    from memchat.babi.files import read_kb
+    from memchat.nn.evaluate import predict
 
     dialogs = read_dialogs(tiny / "tiny-trn.txt")
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"), context=context)
     torch.manual_seed(0)
     model = MemN2N(
         MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=8, hops=2, context=context),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     ).eval()
-    enc = feat.encode(dialogs)
-    batch = feat.batch(enc, torch.arange(len(dialogs)))
+    enc = encode_dialogs(feat, dialogs)
+    batch = make_batch(feat, enc, torch.arange(len(dialogs)))
     with torch.no_grad():
         scores, _ = model(batch)
         q, _ = model.encode(batch)
         expected = q @ model.candidate_embeddings().T  # (n, C)
-        names = feat.cand_ent[0].to_dense()  # (C, entities)
+        names = candidate_entities(feat)[0].to_dense()  # (C, entities)
         for r, e, t in zip(*batch.match_codes):
             expected[r] += names[:, e] * (q[r] @ model.M[t])
     assert len(batch.match_codes[0]) > 0  # there are matches to add
@@ -133,7 +137,7 @@ def test_scores_equal_the_match_features_added_one_by_one(tiny, context):
 
 @pytest.mark.parametrize("rows", [1, 31, 32, 33, 100])
 def test_argmax_rows_is_argmax_with_the_first_index_on_ties(rows):
-    from memchat.model import argmax_rows
+    from memchat.nn.model import argmax_rows
 
     torch.manual_seed(rows)
     scores = torch.randn(rows, 50)

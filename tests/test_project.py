@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from memchat.cli import cli
+from memchat.cli.group import cli
 from memchat.errors import MemchatError
 from memchat.project.folder import Project
 
@@ -125,7 +125,7 @@ def test_init_writes_a_small_project_that_trains_and_passes_its_tests(tmp_path, 
     assert result.exit_code == 0, result.output
     lines = sum(len(p.read_text().splitlines()) for p in Path("mybot").rglob("*") if p.is_file())
     assert 100 < lines < 600
-    from memchat.project.build import bundle_name
+    from memchat.project.source import bundle_name
 
     (Path("models") / f"{bundle_name(Path('mybot'))}.old").mkdir(parents=True)  # left by a crash mid-swap
     result = runner.invoke(cli, ["test", "mybot", "--json"])
@@ -145,7 +145,7 @@ def test_init_writes_a_small_project_that_trains_and_passes_its_tests(tmp_path, 
 
 
 def test_two_projects_named_alike_get_their_own_bundles(tmp_path):
-    from memchat.project.build import bundle_name
+    from memchat.project.source import bundle_name
 
     assert bundle_name(tmp_path / "a" / "bot") != bundle_name(tmp_path / "b" / "bot")
     assert bundle_name(tmp_path / "a" / "bot").startswith("bot-")
@@ -240,7 +240,7 @@ def test_yaml_11_booleans_stay_words(tmp_path):
 
 
 def test_a_slip_in_an_entity_word_still_finds_it_and_known_words_are_never_bent():
-    from memchat.entities import EntityTable, tokenize
+    from memchat.nn.entities import EntityTable, tokenize
 
     table = EntityTable.from_values(
         {"cuisine": ["italian", "thai"], "price": ["cheap", "moderate", "expensive"], "people": ["three"]},
@@ -342,7 +342,7 @@ def _with_follow_ups(tmp_path, text=FOLLOW_UPS):
 
 
 def test_follow_up_rules_are_applied_as_the_bot_talks(pizza_bot, tmp_path):
-    from memchat.project.build import bot_spec
+    from memchat.project.source import bot_spec
 
     assert pizza_bot.respond("before", "hello") == ["Hello! Welcome to Luigi's. What can I get you?"]
     project = Project.read(_with_follow_ups(tmp_path))
@@ -368,7 +368,7 @@ def test_follow_up_rules_are_applied_as_the_bot_talks(pizza_bot, tmp_path):
     # a rule of one action is no training dialogue (it would teach the bot to speak unbidden);
     # longer ones are, like every rule
     from memchat.project.generate import Generator
-    from memchat.project.runtime import Interpreter
+    from memchat.project.interpreter import Interpreter
 
     gen = Generator(project, Interpreter(pizza_bot.manager.ranker.featurizer.entities, {}), seed=0)
     lines = {d.line for d in gen.dialogs(1) if d.source.endswith("rules.yml")}
@@ -378,7 +378,7 @@ def test_follow_up_rules_are_applied_as_the_bot_talks(pizza_bot, tmp_path):
 
 
 def test_contradicting_follow_up_rules_are_one_line(tmp_path):
-    from memchat.project.build import bot_spec
+    from memchat.project.source import bot_spec
 
     clash = FOLLOW_UPS + "- rule: a greeting, then bye\n  steps:\n  - action: utter_greet\n  - action: utter_goodbye\n"
     with pytest.raises(MemchatError, match=r"rules\.yml:\d+: rule 'a greeting, then bye' contradicts"):
@@ -386,7 +386,7 @@ def test_contradicting_follow_up_rules_are_one_line(tmp_path):
 
 
 def test_conditional_response_variations_are_said_only_when_their_slots_hold(tmp_path):
-    from memchat.project.build import bot_spec
+    from memchat.project.source import bot_spec
 
     project = tmp_path / "pizzeria"
     shutil.copytree(PIZZERIA, project)
@@ -446,7 +446,7 @@ def test_a_question_asked_again_comes_after_the_fallback_response(tmp_path):
 
 
 def test_value_cues_are_the_words_an_entity_stands_beside():
-    from memchat.project.build import value_cues
+    from memchat.project.source import value_cues
 
     cues = value_cues(Project.read(DIALOGUES))
     assert "in" in cues["location"]["before"] and "food" in cues["cuisine"]["after"]
@@ -454,8 +454,8 @@ def test_value_cues_are_the_words_an_entity_stands_beside():
 
 
 def test_a_word_never_seen_where_a_value_goes_is_a_value_the_bot_lacks():
-    from memchat.entities import EntityTable
-    from memchat.project.runtime import Interpreter
+    from memchat.nn.entities import EntityTable
+    from memchat.project.interpreter import Interpreter
 
     table = EntityTable.from_values({"location": ["paris"], "cuisine": ["thai"]})
     known = {"a", "table", "in", "it", "is", "who", "wrote", "the", "food", "please", "s", "winning", "thanks"}
@@ -480,7 +480,7 @@ def test_a_word_never_seen_where_a_value_goes_is_a_value_the_bot_lacks():
 
 
 def test_a_slip_nearer_another_word_is_no_entity():
-    from memchat.entities import EntityTable, tokenize
+    from memchat.nn.entities import EntityTable, tokenize
 
     table = EntityTable.from_values({"cuisine": ["thai"], "price": ["cheap"]})
     table.fuzzy(["thank", "cheer"])
@@ -490,10 +490,10 @@ def test_a_slip_nearer_another_word_is_no_entity():
 
 
 def test_every_nlu_example_is_used_before_any_is_used_again():
-    from memchat.entities import EntityTable
-    from memchat.project.build import bot_spec
+    from memchat.nn.entities import EntityTable
     from memchat.project.generate import Generator
-    from memchat.project.runtime import Interpreter
+    from memchat.project.interpreter import Interpreter
+    from memchat.project.source import bot_spec
 
     project = Project.read(DIALOGUES)
     table = EntityTable.from_values(project.entity_values(), project.synonyms())
@@ -522,8 +522,8 @@ INTENT_RULES = """
 
 
 def test_intent_rules_apply_after_their_actions_and_in_their_state(tmp_path):
-    from memchat.project.build import bot_spec
     from memchat.project.rules import intent_rule
+    from memchat.project.source import bot_spec
 
     spec = bot_spec(Project.read(_with_follow_ups(tmp_path, INTENT_RULES)))
     rules = {r["name"]: r for r in spec.intent_rules}
@@ -544,7 +544,7 @@ def test_intent_rules_apply_after_their_actions_and_in_their_state(tmp_path):
 
 
 def test_an_intent_is_certain_only_near_one_intent_and_far_from_the_others():
-    from memchat.project.runtime import IntentMatcher
+    from memchat.project.intents import IntentMatcher
 
     m = IntentMatcher(
         {"thank": ["thanks a lot", "thank you"], "deny": ["no thanks", "no"], "faq/hours": ["when are you open"]}
@@ -561,8 +561,8 @@ def test_the_nearest_example_of_each_intent_is_the_cosine_of_their_3_gram_counts
     nearest example of each intent sharing a 3-gram, nearest first, entities read as their type."""
     from collections import Counter
 
-    from memchat.entities import EntityTable
-    from memchat.project.runtime import IntentMatcher
+    from memchat.nn.entities import EntityTable
+    from memchat.project.intents import IntentMatcher
 
     examples = {
         "inform": ["i want thai food", "dim sum please", "thai"],
@@ -601,9 +601,9 @@ def test_a_bundle_keeps_the_intent_matcher_s_table_and_a_start_reads_it(pizzeria
     import numpy as np
 
     from memchat.bot import Bot
-    from memchat.bundle import load_bundle
     from memchat.errors import MemchatError
-    from memchat.project.runtime import IntentMatcher
+    from memchat.nn.bundle import load_bundle
+    from memchat.project.intents import IntentMatcher
 
     meta = json.loads((pizzeria_bundle / "metadata.json").read_text())
     assert meta["bot"]["intent_index"]["grams"]
@@ -684,8 +684,8 @@ def test_a_damaged_bot_in_a_bundle_is_one_line_naming_the_field(pizzeria_bundle,
 
 
 def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):
-    from memchat.project.build import bot_spec
-    from memchat.project.runtime import IntentMatcher
+    from memchat.project.intents import IntentMatcher
+    from memchat.project.source import bot_spec
 
     project = tmp_path / "pizzeria"
     shutil.copytree(PIZZERIA, project)
@@ -697,8 +697,8 @@ def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):
     examples = {"thank": ["thanks a lot", "thank you"], "deny": ["no"]}
     assert IntentMatcher(examples).certain("thanks a lot mate") == "thank"  # cosine 0.84
     assert IntentMatcher(examples, **spec.intent_sure).certain("thanks a lot mate") is None  # not 0.9
-    from memchat.entities import EntityTable
-    from memchat.project.runtime import Interpreter
+    from memchat.nn.entities import EntityTable
+    from memchat.project.interpreter import Interpreter
 
     reads = Interpreter(EntityTable.from_values({}, {}), {}, examples, intent_sure=spec.intent_sure)
     assert reads.matcher.certain("thanks a lot mate") is None  # what the dialogue manager builds

@@ -1,10 +1,11 @@
 import numpy as np
 import torch
 
-from memchat.babi import BOT, USER, Dialog, KBFact, Turn
-from memchat.featurize import Featurizer
-from memchat.model import MemN2N, MemN2NConfig
-from memchat.ranker import Ranker
+from memchat.dialogs import BOT, USER, Dialog, KBFact, Turn
+from memchat.nn.batches import candidate_bags, candidate_entities, encode_dialogs, make_batch
+from memchat.nn.featurize import Featurizer
+from memchat.nn.model import MemN2N, MemN2NConfig
+from memchat.nn.ranker import Ranker
 
 FACTS = [
     KBFact("resto_a", "R_cuisine", "italian"),
@@ -49,8 +50,8 @@ def setup(memory, match=True, context=False):
         MemN2NConfig(
             len(feat.vocab), len(feat.entities.types), dim=12, hops=3, memory=memory, match=match, context=context
         ),
-        feat.cand_bow,
-        feat.cand_ent,
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
     return feat, model.eval()
 
@@ -60,7 +61,7 @@ def test_one_query_scores_equal_the_batched_forward():
         for match, context in ((True, False), (False, False), (True, True)):
             feat, model = setup(memory, match, context)
             with torch.inference_mode():
-                batched, attention = model(feat.batch(feat.encode(TRAIN), torch.tensor([0])))
+                batched, attention = model(make_batch(feat, encode_dialogs(feat, TRAIN), torch.tensor([0])))
             ranker = Ranker.from_model(model, feat)
             t = TRAIN[0].turns
             bot_turns = [k for k, x in enumerate(t) if x.speaker == BOT]
@@ -95,8 +96,8 @@ def test_unknown_words_and_a_first_turn_without_memory():
 def live_equals_batched(bot, conversation: str) -> int:
     """Every bot turn of a stored conversation ranked live (numpy) and by the batched torch forward
     of its bundle: the same scores and attention. Returns how many turns were compared."""
-    from memchat.babi import Dialog
-    from memchat.bundle import load_bundle
+    from memchat.dialogs import Dialog
+    from memchat.nn.bundle import load_bundle
 
     bundle = load_bundle(bot.model_path)
     turns = [Turn(e.speaker, e.text, i) for i, e in enumerate(bot.history(conversation))]
@@ -104,7 +105,7 @@ def live_equals_batched(bot, conversation: str) -> int:
     assert len(turns) < N, "the match context is the whole dialogue only when it fits the window"
     with torch.inference_mode():
         batched, attention = bundle.model(
-            bundle.featurizer.batch(bundle.featurizer.encode([Dialog(turns)]), torch.tensor([0]))
+            make_batch(bundle.featurizer, encode_dialogs(bundle.featurizer, [Dialog(turns)]), torch.tensor([0]))
         )
     ranker = bot.manager.ranker
     bot_turns = [k for k, t in enumerate(turns) if t.speaker == BOT and k > 0]

@@ -37,7 +37,8 @@ def test_a_task5_dialogue_gets_the_same_replies_through_rasa_as_through_memchat(
         )
     if not (BABI / "dialog-babi-task5-full-dialogs-dev.txt").exists():
         pytest.skip(f"dialog bAbI data not found at {BABI}")
-    from memchat.babi import USER, read_dialogs
+    from memchat.babi.files import read_dialogs
+    from memchat.dialogs import USER
     from memchat.train import train_bot
 
     bundle, _ = train_bot(BABI, 5, out=tmp_path / "models", name="task5", seed=0)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from memchat.repl import Repl, bar
+from memchat.channels.repl import Repl, bar
 
 from conftest import BOOKING
 

@@ -2,7 +2,7 @@ import json
 
 from click.testing import CliRunner
 
-from memchat.cli import cli
+from memchat.cli.group import cli
 
 
 def test_replay_of_the_training_dialogues_is_perfect(small):
@@ -33,7 +33,7 @@ def test_replay_without_the_knowledge_base_goes_wrong_after_the_api_call(small, 
 
 
 def test_replay_keeps_conversations_in_the_given_store(small, tmp_path):
-    from memchat.store import Store
+    from memchat.store.tracker_store import Store
 
     db = tmp_path / "r.db"
     r = CliRunner().invoke(cli, ["replay", str(small / "model"), str(small / "small-dev.txt"), "--db", str(db)])

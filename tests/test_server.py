@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from memchat.bot import Bot
+from memchat.channels.rest import ServerSettings, create_app
 from memchat.plugins import new_plugin_manager
-from memchat.server import ServerSettings, create_app
 
 from conftest import BOOKING, free_port, memchat_command, serving, wait_until_serving
 
@@ -271,7 +271,7 @@ def test_a_bom_and_lone_surrogates_are_cleaned_as_the_python_api_cleans_them(bot
     body = b"\xef\xbb\xbf" + json.dumps({"sender": "bom", "message": "hi \ud800"}).encode()
     r = http.post(WEBHOOK, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 200, r.text
-    from memchat.manager import clean_text
+    from memchat.dialogue.text import clean_text
 
     assert bot.history("bom")[0].text == clean_text("hi \ud800") == "hi ?"  # one rule for both
     assert http.post(WEBHOOK, content=b"{nope").json()["message"].startswith("request body: not valid JSON")
@@ -342,8 +342,8 @@ def test_a_port_whose_last_connections_wait_out_time_wait_is_free_and_a_listenin
     which binds with SO_REUSEADDR, would have listened on it."""
     import socket
 
+    from memchat.channels.serving import check_port_free
     from memchat.errors import MemchatError
-    from memchat.server import check_port_free
 
     listener = socket.create_server(("127.0.0.1", 0))  # a server as uvicorn opens it
     port = listener.getsockname()[1]
@@ -362,7 +362,7 @@ def test_serve_imports_the_websocket_protocol_only_when_a_websocket_opens():
     it, 4-6 ms without); the socket.io channel over a WebSocket is tests/test_socketio.py's."""
     probe = (
         "import sys, uvicorn\n"
-        "from memchat.server import uvicorn_options\n"
+        "from memchat.channels.guards import uvicorn_options\n"
         "async def app(scope, receive, send): pass\n"
         "config = uvicorn.Config(app, **uvicorn_options(10)); config.load()\n"
         "print(config.ws_protocol_class is not None, 'websockets' in sys.modules)"

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import socketio
 
-from memchat.socketio_channel import rasa_message
+from memchat.channels.socketio import rasa_message
 
 from conftest import BOOKING, serving
 
@@ -56,7 +56,7 @@ def test_rasa_webchat_events_book_and_a_reloaded_page_goes_on(served, small, tmp
     # the page reloads and asks for its stored session: the same conversation goes on
     again, more = asyncio.run(_talk(served, session, ["thanks"]))
     assert again == session and more[0][0]["text"]
-    from memchat.store import Store
+    from memchat.store.tracker_store import Store
 
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     users = [e for e in store.events(session) if e.speaker == "user" and not (e.data or {}).get("implicit")]

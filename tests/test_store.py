@@ -1,12 +1,17 @@
 import multiprocessing
 import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from memchat.errors import MemchatError
-from memchat.store import _EVENT_KEYS, SCHEMA_VERSION, Event, Store, resolve_url
+from memchat.store.event import Event
+from memchat.store.schema import SCHEMA_VERSION
+from memchat.store.statements import _EVENT_KEYS
+from memchat.store.tracker_store import Store
+from memchat.store.urls import resolve_url
 
 
 @pytest.fixture
@@ -168,7 +173,7 @@ def test_a_foreign_damaged_or_half_made_database_is_one_line(tmp_path, monkeypat
 def test_what_a_store_keeps_of_a_conversation_is_never_stale_and_bounded(tmp_path, monkeypatch):
     """Two stores on one database, as two workers: each keeps the latest events of the
     conversations it served, yet reads every event the other stored since."""
-    from memchat.store import RecentEvents
+    from memchat.store.recent import RecentEvents
 
     monkeypatch.setattr(RecentEvents, "CONVERSATIONS", 3)
     monkeypatch.setattr(RecentEvents, "EVENTS", 5)
@@ -198,3 +203,23 @@ def test_what_a_store_keeps_of_a_conversation_is_never_stale_and_bounded(tmp_pat
         a.events("d")[0].text = "changed"
     a.close()
     b.close()
+
+
+def test_a_sqlite_store_leaves_no_lock_folder_beside_it_or_in_the_working_directory(tmp_path, monkeypatch):
+    from memchat.store.locks import lock_dir_of
+    from memchat.store.tracker_store import Store
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    store = Store("sqlite:///memchat.db")
+    from memchat.store.event import Event
+
+    store.append("c", [Event("user", "hi")])
+    store.close()
+    assert sorted(p.name for p in work.iterdir() if not p.name.startswith("memchat.db")) == []
+    assert not any(p.is_dir() for p in work.iterdir())  # no memchat.db.locks/
+    assert lock_dir_of(work / "memchat.db") == lock_dir_of(Path("memchat.db"))  # one place per file
+    assert lock_dir_of(work / "memchat.db").is_relative_to(tmp_path / "cache")
+    assert lock_dir_of(work / "memchat.db") != lock_dir_of(work / "other.db")

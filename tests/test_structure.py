@@ -82,7 +82,7 @@ def test_the_builtins_are_entry_points_of_the_distribution():
 
 
 def test_training_is_one_library_call(tiny, tmp_path):
-    from memchat.bundle import load_bundle
+    from memchat.nn.bundle import load_bundle
     from memchat.train import train_bot
 
     epochs = []
@@ -100,7 +100,7 @@ def test_training_is_one_library_call(tiny, tmp_path):
 
 def imports_of(module: str) -> set[str]:
     """The top-level packages a module of memchat imports (memchat's own modules by full name)."""
-    tree = ast.parse((REPO / "memchat" / f"{module}.py").read_text())
+    tree = ast.parse((REPO / "memchat" / f"{module}.py").read_text())  # module: "nn/model"
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     names |= {
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module != "__future__"
@@ -109,33 +109,40 @@ def imports_of(module: str) -> set[str]:
 
 
 def test_the_model_file_imports_only_torch_and_its_config():
-    assert imports_of("model") <= {"torch", "memchat.config"}, imports_of("model")
-    assert imports_of("config") <= {"dataclasses"}  # read by the numpy ranker too
+    assert imports_of("nn/model") <= {"torch", "memchat.nn.config"}, imports_of("nn/model")
+    assert imports_of("nn/config") <= {"dataclasses"}  # read by the numpy ranker too
 
 
 def test_the_live_path_imports_no_torch():
     """What answers a conversation (the ranker, the featurizer, the bundle loader, the manager,
     the server) never imports torch at the top; batches, model, train and evaluate do."""
-    for module in ("ranker", "featurize", "bundle", "entities", "manager", "bot", "server", "repl", "replay", "config"):
-        assert "torch" not in imports_of(module) or module == "bundle", (module, imports_of(module))
+    live = ["nn/ranker", "nn/featurize", "nn/bundle", "nn/entities", "nn/config", "bot", "replay"]
+    live += [
+        str(p.relative_to(REPO / "memchat").with_suffix(""))
+        for d in ("dialogue", "channels", "store")
+        for p in (REPO / "memchat" / d).rglob("*.py")
+    ]
+    for module in live:
+        assert "torch" not in imports_of(module) or module == "nn/bundle", (module, imports_of(module))
     # bundle.py imports torch only inside Bundle.model and save_bundle, not at the top
-    tree = ast.parse((REPO / "memchat" / "bundle.py").read_text())
+    tree = ast.parse((REPO / "memchat" / "nn" / "bundle.py").read_text())
     top = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
     assert not any(m.split(".")[0] == "torch" or m == "safetensors.torch" for m in top), top
 
 
 def test_the_model_config_defaults_agree_with_the_featurizer():
-    from memchat.babi import SPEAKERS
-    from memchat.entities import MATCH_KINDS
-    from memchat.model import MemN2NConfig
+    from memchat.dialogs import SPEAKERS
+    from memchat.nn.entities import MATCH_KINDS
+    from memchat.nn.model import MemN2NConfig
 
     config = MemN2NConfig(vocab_size=2, num_entity_types=1)
     assert (config.speakers, config.match_kinds) == (len(SPEAKERS), MATCH_KINDS)
 
 
 def test_plugin_tables_have_their_own_numbered_migrations(small, tmp_path):
-    from memchat.store import Store, resolve_url
+    from memchat.store.tracker_store import Store
+    from memchat.store.urls import resolve_url
     from memchat_plugins import _kb_facts as kb
 
     store = Store(resolve_url(str(tmp_path / "k.db")))
@@ -152,7 +159,8 @@ def test_plugin_tables_have_their_own_numbered_migrations(small, tmp_path):
 
 
 def test_a_knowledge_base_table_made_before_migration_sets_is_adopted(small, tmp_path):
-    from memchat.store import Store, resolve_url
+    from memchat.store.tracker_store import Store
+    from memchat.store.urls import resolve_url
     from memchat_plugins import _kb_facts as kb
 
     store = Store(resolve_url(str(tmp_path / "old.db")))
@@ -165,7 +173,7 @@ def test_a_knowledge_base_table_made_before_migration_sets_is_adopted(small, tmp
 
 def test_the_manager_holds_conversations_through_the_lock_provider_it_is_given(small, tmp_path):
     from memchat.bot import Bot
-    from memchat.manager import DialogueManager
+    from memchat.dialogue.processor import DialogueManager
 
     held = []
 

@@ -2,21 +2,24 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from memchat.babi import read_dialogs, read_kb
-from memchat.cli import cli
-from memchat.evaluate import predict, score
-from memchat.featurize import Featurizer
-from memchat.model import MemN2N, MemN2NConfig
-from memchat.train import TrainConfig, train
+from memchat.babi.files import read_dialogs, read_kb
+from memchat.cli.group import cli
+from memchat.nn.batches import candidate_bags, candidate_entities, encode_dialogs
+from memchat.nn.evaluate import predict, score
+from memchat.nn.featurize import Featurizer
+from memchat.nn.model import MemN2N, MemN2NConfig
+from memchat.nn.trainer import TrainConfig, train
 
 
 def fit(tiny, seed=0, epochs=40):
     dialogs = read_dialogs(tiny / "tiny-trn.txt")
     feat = Featurizer.from_training(dialogs, None, read_kb(tiny / "tiny-kb.txt"))
-    enc = feat.encode(dialogs)
+    enc = encode_dialogs(feat, dialogs)
     torch.manual_seed(seed)
     model = MemN2N(
-        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2), feat.cand_bow, feat.cand_ent
+        MemN2NConfig(len(feat.vocab), len(feat.entities.types), dim=16, hops=2),
+        candidate_bags(feat),
+        candidate_entities(feat),
     )
     result = train(
         model, feat, enc, enc, TrainConfig(epochs=epochs, patience=epochs, lr=0.05, batch_dialogs=1, seed=seed)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from memchat.errors import MemchatError
-from memchat.store import Store
+from memchat.store.tracker_store import Store
 
 from conftest import BOOKING
 
@@ -78,7 +78,7 @@ def test_a_turn_cut_by_a_crash_leaves_nothing_half_stored(small, db_url, tmp_pat
 
 
 def test_database_trouble_is_a_503_in_rasa_form_and_the_turn_is_not_half_stored(any_bot, monkeypatch):
-    from memchat.server import ServerSettings, create_app
+    from memchat.channels.rest import ServerSettings, create_app
 
     client = TestClient(create_app(ServerSettings(), any_bot))
     real = any_bot.store.append
@@ -99,7 +99,7 @@ def test_database_trouble_is_a_503_in_rasa_form_and_the_turn_is_not_half_stored(
 
 
 def test_a_retried_message_over_rest_by_its_metadata_message_id(any_bot):
-    from memchat.server import ServerSettings, create_app
+    from memchat.channels.rest import ServerSettings, create_app
 
     client = TestClient(create_app(ServerSettings(), any_bot))
     body = {"sender": "m", "message": BOOKING, "metadata": {"message_id": "abc"}}
@@ -127,7 +127,7 @@ def test_an_unreachable_database_is_one_line_without_the_password():
 
 
 def test_advisory_locks_hold_a_conversation_across_engines(pg_url):
-    from memchat.locks import AdvisoryLocks
+    from memchat.store.locks import AdvisoryLocks
 
     a, b = create_engine(pg_url), create_engine(pg_url)  # two nodes: nothing shared but the server
     locks_a, locks_b = AdvisoryLocks(a), AdvisoryLocks(b)
@@ -200,7 +200,7 @@ def test_nodes_share_nothing_but_the_database_and_survive_a_kill(db_url, tmp_pat
 
 
 def test_rest_metadata_is_stored_with_the_user_message_for_the_plugins(any_bot):
-    from memchat.server import ServerSettings, create_app
+    from memchat.channels.rest import ServerSettings, create_app
 
     client = TestClient(create_app(ServerSettings(), any_bot))
     meta = {"channel": "web", "page": "/menu", "message_id": "w-1"}

@@ -11,4 +11,5 @@ read: memchat says so once, in a note. Every error names ``file:line`` and what 
 """
 
 # Nothing is imported here: a server answering from a bundle imports the runtime modules
-# (runtime.py, rules.py, domain.py), never the reader (folder.py) and its YAML and TOML.
+# (spec.py, intents.py, interpreter.py, rules.py), never the reader (folder.py) and its YAML
+# and TOML. source.py turns a project into a training set (memchat.nn.training_data).

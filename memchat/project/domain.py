@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memchat.errors import MemchatError
-from memchat.project.runtime import slot_text
+from memchat.project.spec import slot_text
 from memchat.project.yamlfile import YamlList, YamlMap, load_yaml
 
 

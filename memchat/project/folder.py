@@ -14,7 +14,7 @@ from pathlib import Path
 from memchat.errors import MemchatError
 from memchat.project.data import TrainingData, read_data
 from memchat.project.domain import Domain, read_domain
-from memchat.project.runtime import LISTEN, TEMPLATE_SLOT
+from memchat.project.spec import LISTEN, TEMPLATE_SLOT
 
 NUMBER_WORDS = (
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "

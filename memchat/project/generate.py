@@ -23,12 +23,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from memchat.babi import BOT, KB, SILENCE, USER, Dialog, Turn
+from memchat.dialogs import BOT, KB, SILENCE, USER, Dialog, Turn
 from memchat.errors import MemchatError
 from memchat.project.data import ANY_VALUE, Example, Step, Story
 from memchat.project.folder import Project
+from memchat.project.interpreter import Interpreter
 from memchat.project.rules import is_follow_up
-from memchat.project.runtime import LISTEN, Interpreter, conversation_state, slot_line, slot_text
+from memchat.project.spec import LISTEN, conversation_state, slot_line, slot_text
 
 MAX_CHECKPOINT_DEPTH = 5
 PREFIXED = 0.75  # the share of a rule's dialogues that begin with part of another story or rule

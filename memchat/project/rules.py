@@ -36,7 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from memchat.errors import MemchatError
-from memchat.project.runtime import LISTEN, is_unset, slot_text
+from memchat.project.spec import LISTEN, is_unset, slot_text
 
 if TYPE_CHECKING:  # compiling rules reads stories (training); applying them (serving) does not
     from memchat.project.data import Story

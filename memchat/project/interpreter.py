@@ -1,0 +1,126 @@
+"""A user's message read for a project bot: the entities it names and the slots they fill, by
+each slot's mappings (``Interpreter``)."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from memchat.nn.entities import EntityTable, tokenize
+from memchat.project.intents import IntentMatcher
+
+# the words a question starts with: a message starting so is no answer naming a value
+_QUESTION = frozenset("who what when where why how which can could do does did is are will would".split())
+
+
+class Interpreter:
+    """The entities of a message (the entity table: values, synonyms, several-word values) and
+    the slots they fill, by each slot's mappings."""
+
+    def __init__(
+        self,
+        table: EntityTable,
+        slot_mappings: dict[str, list[dict]],
+        intent_examples: dict[str, list[str]] | None = None,
+        value_cues: dict[str, dict[str, list[str]]] | None = None,
+        knows=None,
+        intent_sure: dict[str, float] | None = None,
+        intent_index: dict | None = None,
+    ):
+        self.table = table
+        self.mappings = slot_mappings
+        self.cues = {e: (set(c.get("before", ())), set(c.get("after", ()))) for e, c in (value_cues or {}).items()}
+        self.knows = knows  # token -> whether the bot has seen the word (a slip of one counts)
+        sure = intent_sure or {}
+        self.matcher = (  # the bundle's table, read (BotSpec.from_dict), or one made from the examples
+            IntentMatcher.from_index(intent_index, table, **sure)
+            if intent_index is not None
+            else IntentMatcher(intent_examples or {}, table, **sure)
+        )
+        self.aliases_of: dict[str, list[str]] = {}  # value -> the other ways to say it
+        for alias, word in table.aliases.items():
+            self.aliases_of.setdefault(word, []).append(alias)
+
+    def entities(self, text: str) -> list[tuple[str, str]]:
+        """(entity, value) of each entity said in ``text``, in order; values as the table has them."""
+        words = self.table.words_of
+        return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
+
+    def unknown_values(self, text: str, asked: str | None = None) -> list[tuple[str, str]]:
+        """(entity, words) of each value the bot has no record of: a run of up to three words it
+        never saw, beside a word the entity's values sit beside in the NLU examples ("in dublin",
+        "korean food"); or, when the bot asked for ``asked`` (an entity), the one such word of a
+        short answer (``_short_answer``: "tokyo it is"). A run of unseen words anywhere else is no value."""
+        if self.knows is None or text == "<SILENCE>":
+            return []
+        tokens = tokenize(text)
+        inside = {k for _, a, b in self.table.spans(tokens) for k in range(a, b)}
+        new = [t.isalpha() and len(t) >= 3 and k not in inside and not self.knows(t) for k, t in enumerate(tokens)]
+        runs = []  # (first, end) of each run of unseen words
+        for unseen, group in groupby(range(len(tokens)), key=new.__getitem__):
+            at = list(group)
+            if unseen:
+                runs.append((at[0], at[-1] + 1))
+        words = [t for t in tokens if t[0].isalnum()]
+        out = []
+        for a, b in runs:
+            if b - a > 3:
+                continue
+            before = tokens[a - 1] if a else None
+            after = tokens[b] if b < len(tokens) else None
+            cued = [e for e, (pre, post) in self.cues.items() if before in pre or after in post]
+            if not cued and asked is not None and self._short_answer(words, tokens[a:b]) and len(runs) == 1:
+                cued = [asked]
+            if len(cued) == 1:
+                out.append((cued[0], " ".join(tokens[a:b])))
+        return out
+
+    def unheard(self, text: str) -> bool:
+        """Whether ``text`` has words and none the bot ever saw ("zzzz qqqq"): not understood."""
+        if self.knows is None or text == "<SILENCE>":
+            return False
+        tokens = tokenize(text)
+        words = [t for t in tokens if t.isalpha()]
+        return bool(words) and not self.table.spans(tokens) and not any(self.knows(t) for t in words)
+
+    @staticmethod
+    def _short_answer(words: list[str], run: list[str]) -> bool:
+        """Whether ``words`` read as a short answer naming ``run``: at most four words, ``run``
+        first or last ("tokyo it is", "the city is dublin"), and no question ("who's winning the
+        football" is none)."""
+        at_edge = words[: len(run)] == run or words[-len(run) :] == run
+        return len(words) <= 4 and at_edge and words[0].split("'")[0] not in _QUESTION
+
+    def slots_from_text(
+        self, text: str, active_loop: str | None = None, requested: str | None = None, intent: str | None = None
+    ) -> dict[str, object]:
+        """The slots a message sets: each slot by its first mapping that applies (its conditions
+        on the active form and the slot it asks for, its intents), as Rasa's mappings do."""
+        if text == "<SILENCE>":
+            return {}
+        found = dict(self.entities(text))
+        out: dict[str, object] = {}
+        for slot, mappings in self.mappings.items():
+            for m in mappings:
+                conditions = m.get("conditions")
+                if conditions and not any(
+                    c.get("active_loop") == active_loop
+                    and ("requested_slot" not in c or c["requested_slot"] == requested)
+                    for c in conditions
+                ):
+                    continue
+                if "intent" in m or "not_intent" in m or m["type"] == "from_intent":
+                    if intent is None:
+                        intent = self.matcher.intent(text) or ""
+                    base = intent.split("/")[0]  # a retrieval intent is its own: faq/hours is faq
+                    if base not in m.get("intent", [base]) or base in m.get("not_intent", []):
+                        continue
+                if m["type"] == "from_entity" and m["entity"] in found:
+                    out[slot] = found[m["entity"]]
+                elif m["type"] == "from_text" and (conditions or "intent" in m):
+                    out[slot] = text
+                elif m["type"] == "from_intent":
+                    out[slot] = m["value"]
+                else:
+                    continue
+                break
+        return out
