@@ -4,7 +4,7 @@
 so ``import memchat`` stays cheap.
 """
 
-__version__ = "0.1.0"
+from memchat.version import __version__  # noqa: F401  (memchat.__version__)
 
 
 def __getattr__(name: str):

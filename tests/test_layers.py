@@ -11,7 +11,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "memchat"
 
 # low to high; a module is in the layer of the longest prefix of its dotted name
 LAYERS = [
-    {"memchat", "memchat.errors", "memchat.sparse", "memchat.dialogs", "memchat.hookspecs", "memchat.process"},
+    {
+        "memchat",
+        "memchat.version",
+        "memchat.errors",
+        "memchat.sparse",
+        "memchat.dialogs",
+        "memchat.hookspecs",
+        "memchat.process",
+    },
     {"memchat.plugins", "memchat.nn", "memchat.store"},
     {"memchat.babi", "memchat.project"},
     {"memchat.dialogue"},

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse
 
-from memchat import __version__
+from memchat.version import __version__
 
 SETTINGS_ENV = "MEMCHAT_SERVE_SETTINGS"  # how the parent hands ServerSettings to worker processes
 REASONS = {

@@ -32,11 +32,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from memchat import __version__
 from memchat.channels.guards import REASONS, REDACT_TOKEN, BodyLimit, TokenCheck, error
 from memchat.channels.openapi import BOT_MESSAGE, USER_MESSAGE, Operation, document
 from memchat.errors import MemchatError
 from memchat.store.urls import database_trouble
+from memchat.version import __version__
 
 CHAT_PAGE = Path(__file__).with_name("chat.html")
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from memchat import __version__, process
+from memchat import process
 from memchat.errors import MemchatError
+from memchat.version import __version__
 
 DB_HELP = "Store: a SQLAlchemy URL or a SQLite file  [default: $MEMCHAT_DB or ./memchat.db]"  # see store.resolve_url
 

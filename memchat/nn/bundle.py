@@ -25,11 +25,12 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from memchat import __version__, sparse
+from memchat import sparse
 from memchat.errors import MemchatError, need_torch
 from memchat.nn.config import MemN2NConfig, weight_shapes
 from memchat.nn.entities import EntityTable
 from memchat.nn.featurize import CANDIDATE_IDS, Featurizer, Vocabulary
+from memchat.version import __version__
 
 if TYPE_CHECKING:
     from memchat.nn.model import MemN2N
