@@ -11,6 +11,7 @@ actions are.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,11 +19,12 @@ from pathlib import Path
 
 import yaml
 
-from memchat.dialogs import SILENCE
+from memchat.dialogs import KB, SILENCE
 from memchat.dialogue.processor import DialogueManager
 from memchat.dialogue.text import clean_text
-from memchat.project.data import Step, Story
-from memchat.project.spec import LISTEN
+from memchat.project.data import ANY_VALUE, Step, Story
+from memchat.project.spec import LISTEN, slot_text
+from memchat.store.event import Event
 
 
 @dataclass
@@ -76,12 +78,22 @@ def _same(expected: str, predicted: str) -> bool:
     return predicted == expected or predicted.startswith(expected + "/")
 
 
-def run_tests(manager: DialogueManager, stories: list[Story], examples: dict | None = None) -> TestReport:
-    """``examples``: the project's NLU examples, for test stories that give an intent but no text."""
+def run_tests(
+    manager: DialogueManager, stories: list[Story], examples: dict | None = None, e2e: bool = True
+) -> TestReport:
+    """Each story through the bot. ``e2e``: a user step is sent as the user typed it (Rasa's
+    ``--e2e``); otherwise as its intent and entities (``/intent{"entity": "value"}``, Rasa's core
+    test), text only where the step has no intent. ``examples``: the project's NLU examples, for
+    steps with neither text nor a payload the bot reads. Custom actions do not run (as in Rasa's
+    evaluation): the story's ``slot_was_set`` steps say what they did."""
     run = uuid.uuid4().hex[:8]
-    return TestReport(
-        [_run_story(manager, story, f"test-{run}-{i}", examples or {}) for i, story in enumerate(stories)]
-    )
+    was, manager.run_custom_actions = manager.run_custom_actions, False
+    try:
+        return TestReport(
+            [_run_story(manager, story, f"test-{run}-{i}", examples or {}, e2e) for i, story in enumerate(stories)]
+        )
+    finally:
+        manager.run_custom_actions = was
 
 
 def _steps(story: Story) -> list[Step]:
@@ -91,20 +103,37 @@ def _steps(story: Story) -> list[Step]:
     return out
 
 
-def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict) -> StoryResult:
+def _said(step: Step, examples: dict, e2e: bool) -> str:
+    """What the test sends for a user step."""
+    if step.user is not None and (e2e or not step.name):
+        return step.user.text
+    if step.name:
+        entities = {e: v for e, v in step.entities if v is not None}
+        return f"/{step.name}{json.dumps(entities) if entities else ''}"
+    said = examples.get(step.name) or []
+    return said[0].text if said else step.name
+
+
+def _closes(steps: list[Step], k: int) -> bool:
+    """Whether the form run at ``steps[k]`` is done by the story's next steps (``active_loop:
+    null``, or ``active_loop`` of it then ``null``): Rasa's test story leaves the answers out."""
+    loops = [s for s in steps[k + 1 : k + 3]]
+    if loops and loops[0].kind == "active_loop" and not loops[0].name:
+        return True
+    return len(loops) == 2 and all(s.kind == "active_loop" for s in loops) and bool(loops[0].name) and not loops[1].name
+
+
+def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict, e2e: bool) -> StoryResult:
     result = StoryResult(story)
     turn, listening = None, True
-    for step in _steps(story):
+    steps = _steps(story)
+    for k, step in enumerate(steps):
         if step.kind == "intent":
             if not listening:  # the story waits for the user here: the bot should listen
                 action, ranking = manager.next_action(turn)
                 result.checked.append((None, LISTEN, action))
                 manager.take(turn, LISTEN, ranking)
-            said = examples.get(step.name) or [
-                next(iter(v)) for k, v in examples.items() if k.startswith(step.name + "/")
-            ]
-            text = step.user.text if step.user else (said[0].text if said else step.name)
-            turn = _begin(manager, turn, cid, clean_text(text))
+            turn = _begin(manager, turn, cid, clean_text(_said(step, examples, e2e)))
             listening = False
         elif step.kind == "action":
             if turn is None:
@@ -116,7 +145,14 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict)
             action, ranking = manager.next_action(turn)
             result.checked.append((step, step.name, action))
             gold = action if _same(step.name, action) else _resolve(manager, step.name)
+            if manager.spec.kind(gold) == "form" and _closes(steps, k):
+                _fill(manager, turn, gold)
             listening = manager.take(turn, gold, ranking)
+        elif step.kind == "slot_was_set" and turn is not None:
+            _set_slots(manager, turn, step)
+        elif step.kind == "active_loop" and turn is not None and turn.tracker.active_loop != (step.name or None):
+            turn.tracker.active_loop = step.name or None
+            manager.add_events(turn, [Event(KB, f"active_loop {step.name or 'null'}")])
     if turn is not None and not listening:
         action, ranking = manager.next_action(turn)
         result.checked.append((None, LISTEN, action))
@@ -124,6 +160,31 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict)
     if turn is not None:
         manager.commit(turn)
     return result
+
+
+def _set_slots(manager: DialogueManager, turn, step: Step) -> None:
+    """A story's ``slot_was_set``: what the custom action before it did, set as the story says."""
+    events = []
+    for name, value in step.slots:
+        if name == "requested_slot" or value is ANY_VALUE or name not in manager.spec.slot_types:
+            continue
+        if turn.tracker.slots.get(name) != slot_text(value):
+            turn.tracker.slots[name] = slot_text(value)
+            events.append(manager.slot_event(name, value))
+    if events:
+        manager.add_events(turn, events)
+
+
+def _fill(manager: DialogueManager, turn, form: str) -> None:
+    """The form's missing slots set, as the answers the story leaves out would set them."""
+    missing = manager.spec.missing(form, turn.tracker.slots)
+    if turn.tracker.active_loop != form:
+        turn.tracker.active_loop = form
+        manager.add_events(turn, [Event(KB, f"active_loop {form}")])
+    for name in missing:
+        turn.tracker.slots[name] = "filled"
+    if missing:
+        manager.add_events(turn, [manager.slot_event(name, "filled") for name in missing])
 
 
 def _begin(manager: DialogueManager, previous, cid: str, text: str):
@@ -138,6 +199,22 @@ def _resolve(manager: DialogueManager, action: str) -> str:
     if action in manager.ranker.featurizer.candidate_index or action == LISTEN:
         return action
     return next((c for c in manager.ranker.featurizer.candidates if c.startswith(action + "/")), action)
+
+
+def annotated(example) -> str:
+    """A user's text with its entities marked as Rasa writes them: ``[thai](cuisine)``, or
+    ``[Rasa X]{"entity": "product", "value": "x"}`` when the value is not the text."""
+    out, pos = [], 0
+    for start, end, entity, value in sorted(example.entities):
+        surface = example.text[start:end]
+        out.append(example.text[pos:start])
+        if value == surface:
+            out.append(f"[{surface}]({entity})")
+        else:
+            out.append(f"[{surface}]" + json.dumps({"entity": entity, "value": value}))
+        pos = end
+    out.append(example.text[pos:])
+    return "".join(out)
 
 
 def write_failed_stories(report: TestReport, path: Path) -> int:
@@ -156,12 +233,23 @@ def write_failed_stories(report: TestReport, path: Path) -> int:
         for step in _steps(r.story):
             if step.kind == "intent":
                 if step.user:
-                    lines.append(f"  - user: |\n      {step.user.text}\n    intent: {step.name}")
+                    lines.append(f"  - user: |\n      {annotated(step.user)}")
+                    if step.name:
+                        lines.append(f"    intent: {step.name}")
                 else:
                     lines.append(f"  - intent: {step.name}")
+                    if step.entities:
+                        lines.append("    entities:")
+                        lines += [
+                            f"    - {e}: {json.dumps(v)}" if v is not None else f"    - {e}" for e, v in step.entities
+                        ]
             elif step.kind == "action":
                 mark = f"  # predicted: {wrong[id(step)]}" if id(step) in wrong else ""
-                lines.append(f"  - action: {step.name}{mark}")
+                key = "bot" if step.bot_text else "action"
+                lines.append(f"  - {key}: {json.dumps(step.name) if step.bot_text else step.name}{mark}")
+            elif step.kind == "slot_was_set":
+                lines.append("  - slot_was_set:")
+                lines += [f"    - {n}" if v is ANY_VALUE else f"    - {n}: {json.dumps(v)}" for n, v in step.slots]
             elif step.kind == "active_loop":
                 lines.append(f"  - active_loop: {step.name or 'null'}")
         for p in listen_misses:
@@ -171,3 +259,42 @@ def write_failed_stories(report: TestReport, path: Path) -> int:
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
     return len(failed)
+
+
+def story_report(report: TestReport) -> dict:
+    """The figures in the shape of Rasa's ``results/story_report.json``: each action's precision,
+    recall, f1-score and support, ``accuracy``, ``macro avg``, ``weighted avg`` and
+    ``conversation_accuracy``."""
+    pairs = [(e, e if _same(e, p) else p) for r in report.results for _, e, p in r.checked]
+    labels = sorted({x for pair in pairs for x in pair})
+    out: dict = {}
+    for label in labels:
+        tp = sum(e == p == label for e, p in pairs)
+        predicted = sum(p == label for _, p in pairs)
+        support = sum(e == label for e, _ in pairs)
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[label] = {"precision": precision, "recall": recall, "f1-score": f1, "support": support}
+    rows = [out[label] for label in labels]
+    total = sum(r["support"] for r in rows) or 1
+    out["accuracy"] = report.action_accuracy
+    for name, weight in (("macro avg", lambda r: 1 / len(rows)), ("weighted avg", lambda r: r["support"] / total)):
+        out[name] = {k: sum(weight(r) * r[k] for r in rows) for k in ("precision", "recall", "f1-score")}
+        out[name]["support"] = len(pairs)
+    right = sum(r.right for r in report.results)
+    out["conversation_accuracy"] = {
+        "accuracy": report.story_accuracy,
+        "correct": right,
+        "with_warnings": 0,
+        "total": len(report.results),
+    }
+    return out
+
+
+def write_json(data: dict, path: Path) -> None:
+    """``data`` as JSON at ``path``, written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)

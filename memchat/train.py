@@ -20,19 +20,24 @@ from memchat.nn.trainer import EpochReport, TrainResult
 from memchat.nn.training_data import TrainingData, check_settings
 
 
-def read_training_data(path: str | Path, task: int | None = None, seed: int = 0, **settings) -> TrainingData:
+def read_training_data(
+    path: str | Path, task: int | None = None, seed: int = 0, domain: str | None = None, **settings
+) -> TrainingData:
     """The training set of the folder (or file) at ``path``. ``settings`` (MemN2NConfig and
     TrainConfig fields; None means "not given") win over the folder's config.toml, which wins
-    over the source's defaults."""
+    over the source's defaults. ``domain``: a bot project's domain file, as Rasa's ``--domain``."""
+    from memchat.errors import MemchatError
     from memchat.project.folder import is_project
 
     path = Path(path)
     given = {k: v for k, v in settings.items() if v is not None}
     check_settings(given)
-    if is_project(path):
+    if is_project(path) or (domain is not None and path.is_dir()):
         from memchat.project.source import read_project
 
-        return read_project(path, seed, given)
+        return read_project(path, seed, given, domain)
+    if domain is not None:
+        raise MemchatError(f"{path}: --domain is for a bot project folder")
     from memchat.babi.source import read_task_folder
 
     return read_task_folder(path, task, seed, given)
@@ -50,6 +55,7 @@ def train_bot(
     on_start: Callable[[TrainingData], None] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    domain: str | None = None,
     **settings,
 ) -> tuple[Bundle, TrainResult]:
     """Train a bot on the dialogues at ``path`` (a folder or a ``-trn.txt`` file) and write its
@@ -63,7 +69,7 @@ def train_bot(
         settings["match"] = False
     if context is False:
         settings["context"] = False
-    data = read_training_data(path, task, seed=seed, **settings)
+    data = read_training_data(path, task, seed=seed, domain=domain, **settings)
     if on_start:
         on_start(data)
     model, result = data.fit(on_batch=on_batch, on_epoch=on_epoch)

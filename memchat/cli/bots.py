@@ -34,19 +34,19 @@ def init(folder: Path, force: bool) -> None:
     click.echo(f"next: memchat start {folder}   (or memchat test {folder})")
 
 
-def ensure_bundle(ctx: click.Context, folder: Path, retrain: bool = False) -> Path:
+def ensure_bundle(ctx: click.Context, folder: Path, retrain: bool = False, domain: str | None = None) -> Path:
     """The bundle of the bot in ``folder`` (models/<name>-<hash of where it is>), trained first
     when it is missing, when a file of the folder changed since, or when asked; says why."""
     from memchat.project.source import bundle_name, stale_reason
 
     if not folder.is_dir():
         raise MemchatError(f"{folder}: no such folder")
-    bundle = Path("models") / bundle_name(folder)
+    bundle = Path("models") / (bundle_name(folder) + (f"-{Path(domain).stem}" if domain else ""))
     why = "asked to" if retrain else stale_reason(folder, bundle)
     if why:
         click.echo(f"training {folder} into {bundle} ({why})", err=True)
         fresh = bundle.with_name(bundle.name + f"-{datetime.now():%Y%m%d-%H%M%S}")
-        _, result = train_with_progress(folder, out=bundle.parent, name=fresh.name)
+        _, result = train_with_progress(folder, out=bundle.parent, name=fresh.name, domain=domain)
         if result.best_dev:
             click.echo(f"best epoch {result.best_epoch}: dev per-response {result.best_dev.per_response:.4f}", err=True)
         old = bundle.with_name(bundle.name + ".old")
@@ -92,6 +92,10 @@ def start(ctx: click.Context, folder: Path, db: str | None, retrain: bool) -> No
     help="Where failed_test_stories.yml is written.",
 )
 @click.option("--fail-under", type=click.FloatRange(0, 1), help="Exit 1 when per-action accuracy is below this.")
+@click.option(
+    "--e2e", is_flag=True, help="Send each user step as the user typed it (Rasa's end-to-end test); default: its intent."
+)
+@click.option("--domain", help="The domain file or folder in PROJECT, as Rasa's --domain  [default: domain.yml]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.pass_context
 def test_command(
@@ -101,30 +105,35 @@ def test_command(
     model: Path | None,
     out: Path,
     fail_under: float | None,
+    e2e: bool,
+    domain: str | None,
     as_json: bool,
 ) -> None:
-    """Run the test stories of PROJECT (tests/*.yml, or FILES) through its bot, as `rasa test core`
-    does: per-action and per-story accuracy, the confusions, and the failed stories written in
-    Rasa's format to OUT/failed_test_stories.yml."""
+    """Run the test stories of PROJECT (tests/*.yml, or FILES) through its bot, as `rasa test`
+    does: each user step as its intent and entities (or, with --e2e, as the user typed it), the
+    story's actions predicted one by one; per-action and per-story accuracy, the confusions, the
+    failed stories written in Rasa's format to OUT/failed_test_stories.yml and the figures to
+    OUT/story_report.json."""
     import tempfile
 
     from memchat.bot import Bot
     from memchat.project.data import read_data
     from memchat.project.folder import Project
-    from memchat.story_tests import run_tests, write_failed_stories
+    from memchat.story_tests import run_tests, story_report, write_failed_stories, write_json
 
-    proj = Project.read(project)
+    proj = Project.read(project, domain=domain)
     stories = read_data([Path(f) for f in files], Path.cwd(), test=True).stories if files else proj.tests.stories
     if not stories:
         raise MemchatError(f"{project}: no test stories (tests/*.yml, or name the files)")
-    bundle = model or ensure_bundle(ctx, project)
+    bundle = model or ensure_bundle(ctx, project, domain=domain)
     with tempfile.TemporaryDirectory(prefix="memchat-test-") as tmp:
         bot = Bot.load(bundle, db=str(Path(tmp) / "test.db"))
         if bot.manager.spec is None:
             raise MemchatError(f"{bundle}: not the bundle of a bot project")
-        report = run_tests(bot.manager, stories, proj.data.examples)
+        report = run_tests(bot.manager, stories, proj.data.examples, e2e=e2e)
         bot.close()
     failed = write_failed_stories(report, out / "failed_test_stories.yml")
+    write_json(story_report(report), out / "story_report.json")
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "failed_stories_file": str(out / "failed_test_stories.yml")}))
     else:

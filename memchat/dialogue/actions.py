@@ -8,6 +8,7 @@ imports this module)."""
 from __future__ import annotations
 
 from memchat.dialogs import BOT, KB, SILENCE, USER
+from memchat.dialogue import action_server
 from memchat.dialogue.turn import FALLBACK, Reply, TurnState
 from memchat.nn.ranker import Ranking
 from memchat.plugins import PluginFailure, call_each
@@ -26,6 +27,9 @@ def run_custom_action(dm, turn: TurnState, reply: Reply) -> None:
     }
     result = next((r for _, r in call_each(dm.pm, "execute_action", failures, args)), None)
     reply.plugin_failures += failures
+    if result is None and action_server.endpoint(dm):
+        action_server.run(dm, turn, reply)
+        return
     if result is None:
         reply.plugin_failures.append(PluginFailure("-", "execute_action", f"no plugin runs {reply.text}"))
         return
@@ -48,6 +52,11 @@ def run_custom_action(dm, turn: TurnState, reply: Reply) -> None:
 def run_form(dm, turn: TurnState, form: str) -> bool:
     """A form: ask for its first missing slot and listen (True), or close it when all are filled."""
     tracker = turn.tracker
+    validator = f"validate_{form}"
+    if turn.changed and not turn.validated and validator in dm.spec.actions and dm.run_custom_actions:
+        turn.validated = True  # Rasa's form validates the user's slots before it asks again
+        if action_server.endpoint(dm):
+            action_server.validate_form(dm, turn, form, {s: tracker.slots.get(s) for s in turn.changed})
     missing = dm.spec.missing(form, tracker.slots)
     if not missing:
         tracker.active_loop = None
@@ -57,9 +66,17 @@ def run_form(dm, turn: TurnState, form: str) -> bool:
         tracker.active_loop = form
         dm.add_events(turn, [Event(KB, f"active_loop {form}")])
     ask = dm.spec.ask(form, missing[0])
-    message = dm.spec.render(ask, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
     dm.let_go_on(turn)
     ranking = dm.ranker.rank(turn.turns)
+    if dm.spec.kind(ask) == "action":  # the form asks with a custom action (Rasa's action_ask_<slot>)
+        reply = Reply(ask, ranking)
+        dm.add_events(turn, [Event(BOT, ask)])
+        turn.replies.append(reply)
+        if dm.run_custom_actions:
+            run_custom_action(dm, turn, reply)
+        dm.add_events(turn, [Event(BOT, LISTEN)])
+        return True
+    message = dm.spec.render(ask, tracker.slots, f"{turn.conversation_id}:{turn.last_seq}")
     fallback_first(dm, turn, ask, ranking)
     dm.add_events(turn, [Event(BOT, ask, {"message": message})])
     turn.replies.append(Reply(ask, ranking, message=message))

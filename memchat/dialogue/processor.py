@@ -30,10 +30,12 @@ import time
 from memchat.dialogs import BOT, KB, SILENCE, USER, Turn
 from memchat.dialogue.actions import fallback_first, run_custom_action, run_form
 from memchat.dialogue.babi_turn import speak
+from memchat.dialogue.default_actions import run_default_action
 from memchat.dialogue.policies import POLICIES, Decision, Policy
 from memchat.dialogue.policies.rules import intent_rule_of
+from memchat.dialogue.reading import lead_of, slots_said
 from memchat.dialogue.text import check_conversation_id, check_message_id, clean_text
-from memchat.dialogue.turn import FALLBACK, Reply, Tracker, TurnState, in_memory
+from memchat.dialogue.turn import Reply, Tracker, TurnState, in_memory
 from memchat.errors import MemchatError
 from memchat.nn.ranker import Ranker, Ranking
 from memchat.plugins import PluginFailure, call_each, failures_data
@@ -71,6 +73,9 @@ class DialogueManager:
         self.spec = spec
         self.continue_after = frozenset(continue_after)
         self.policies = policies  # asked in order for a project bot's next action
+        # custom actions run (plugins, the action server); memchat test turns it off, as Rasa's
+        # evaluation runs no action: the story's slot_was_set steps say what they did
+        self.run_custom_actions = True
         # the actions a follow-up rule runs the knowledge-base search right after ("Let me look
         # for..."): _again refuses them with the search, and looks only at these
         search = ((spec.kb or {}).get("search") if spec else None) or ""
@@ -91,6 +96,9 @@ class DialogueManager:
                 ranker.featurizer.knows,
                 spec.intent_sure,
                 spec.intent_index,
+                spec.duckling,
+                spec.number_cues,
+                spec.ignored_intents,
             )
             if spec
             else None
@@ -155,12 +163,14 @@ class DialogueManager:
             history = self.store.events(conversation_id) if history is None else history
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
             requested = self.requested(active, slots)
-            changed, said = self.slots_said(conversation_id, event.text, slots, failures, active, requested)
+            payload = self.spec.payload((event.data or {}).get("original", event.text))
+            changed, said = slots_said(self, conversation_id, event.text, slots, failures, active, requested, payload)
             new = [self.slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update({s: slot_text(v) for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
+            tracker.events = list(history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
-            lead = self.lead(event.text, changed, requested)
+            lead = lead_of(self, event.text, changed, requested)
             recent = history[-window:]
         else:
             recent = self.store.recent(conversation_id, window)
@@ -168,6 +178,8 @@ class DialogueManager:
         turn = TurnState(
             conversation_id, [], last_seq, tracker, form_goes_on, failures=failures, base_seq=last_seq, lead=lead
         )
+        if self.spec is not None:
+            turn.changed = changed
         turn.turns = [e.turn() for e in (recent + self.number(turn, new))[-window:] if in_memory(e)]
         if self.spec is not None:
             turn.named = any(self.spec.slot_entities.get(s) for s in said)
@@ -198,6 +210,9 @@ class DialogueManager:
         """What a project bot does next: the first action a policy names, else listen."""
         self.let_go_on(turn)
         ranking = self.ranker.rank(turn.turns)
+        if turn.followup is not None:  # an action server's followup event
+            action, turn.followup = turn.followup, None
+            return action, ranking
         at = Decision(self, turn, ranking)
         return next((a for p in self.policies if (a := p.next_action(at)) is not None), LISTEN), ranking
 
@@ -222,8 +237,10 @@ class DialogueManager:
         if kind == "listen":
             return True
         turn.replies.append(reply)
-        if kind == "action":
+        if kind == "action" and self.run_custom_actions:
             run_custom_action(self, turn, reply)
+        elif kind == "default":
+            return run_default_action(self, turn, action, reply)
         elif kind == "form":
             return run_form(self, turn, action)
         return False
@@ -242,41 +259,6 @@ class DialogueManager:
         missing = self.spec.missing(active, slots) if active else []
         return missing[0] if missing else None
 
-    def lead(self, text: str, changed: dict, requested: str | None) -> tuple[str, dict] | None:
-        """What the bot says first (``TurnState.lead``): when the user named a value it has no
-        record of, for a slot this message did not set, the domain's ``utter_unknown_SLOT`` if it
-        has one; when the message has no word the bot ever saw, ``utter_default`` if it has one."""
-        asked = next(iter(self.spec.slot_entities.get(requested) or []), None) if requested else None
-        for entity, words in self.interpreter.unknown_values(text, asked):
-            for slot, entities in self.spec.slot_entities.items():
-                if entity in entities and slot not in changed and f"utter_unknown_{slot}" in self.spec.responses:
-                    return f"utter_unknown_{slot}", {slot: words}
-        if not changed and FALLBACK in self.spec.responses and self.interpreter.unheard(text):
-            return FALLBACK, {}
-        return None
-
-    def slots_said(
-        self,
-        conversation_id: str,
-        text: str,
-        slots: dict,
-        failures: list[PluginFailure],
-        active: str | None = None,
-        requested: str | None = None,
-    ) -> tuple[dict, set[str]]:
-        """The slots the user's text sets, as the plugins' ``validate_slot`` hook lets them, and
-        the slots it names (set to their value again, or not)."""
-        changed, said = {}, self.interpreter.slots_from_text(text, active, requested)
-        for slot, value in said.items():
-            args = {"conversation_id": conversation_id, "slot": slot, "value": value, "slots": slots}
-            verdicts = [v for _, v in call_each(self.pm, "validate_slot", failures, args)]
-            if any(v is False for v in verdicts):
-                continue
-            value = next((v for v in verdicts if v is not True), value)
-            if slots.get(slot) != slot_text(value):
-                changed[slot] = value
-        return changed, set(said)
-
     def user_event(
         self,
         conversation_id: str,
@@ -293,6 +275,9 @@ class DialogueManager:
             except MemchatError as e:  # a rewrite that is not a turn: keep the text as it was
                 failures.append(PluginFailure(plugin, "rewrite_user_turn", str(e)))
         text = args["text"]
+        payload = self.spec.payload(text) if self.spec is not None else None
+        if payload is not None:  # "/greet": the model reads the intent's example
+            text = payload[2]
         data = ({"original": said} if text != said else {}) | failures_data(failures)
         if message_id is not None:
             data["message_id"] = message_id

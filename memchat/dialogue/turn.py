@@ -51,6 +51,9 @@ class TurnState:
     lead: tuple[str, dict] | None = None
     named: bool = False  # the user's message named a value of a slot people fill (new or not)
     rule: dict | None = None  # the intent rule the message fired (rules.py), while its actions go on
+    followup: str | None = None  # the action an action server's followup event asks for next
+    changed: dict = field(default_factory=dict)  # the slots the user's message set (for validate_<form>)
+    validated: bool = False  # validate_<form> ran on them
 
 
 @dataclass

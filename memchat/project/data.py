@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memchat.errors import MemchatError
-from memchat.project.domain import shown_path
+from memchat.project.domain import Domain, read_responses, shown_path
 from memchat.project.yamlfile import YamlList, YamlMap, load_yaml
 
 _ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<short>[^)]+)\)|(?P<json>\{[^}]*\}))")
@@ -80,6 +80,7 @@ class Step:
     slots: list[tuple[str, object]] = field(default_factory=list)  # slot_was_set: (slot, value or ...)
     options: list[list[Step]] = field(default_factory=list)  # or: the alternatives, each one step
     at: str = ""
+    bot_text: bool = False  # action: an end-to-end story's "bot:" text, the action that says it
 
 
 @dataclass
@@ -100,6 +101,9 @@ class TrainingData:
     lookups: dict[str, list[str]] = field(default_factory=dict)  # entity -> values
     stories: list[Story] = field(default_factory=list)
     where: dict[str, str] = field(default_factory=dict)  # "intent greet" -> file:line
+    regexes: dict[str, list[str]] = field(default_factory=dict)  # name -> patterns (nlu: regex)
+    # responses written in data files (a retrieval intent's utter_faq/price), for the domain
+    responses: Domain = field(default_factory=Domain)
 
 
 ANY_VALUE = ...  # slot_was_set without a value: any value
@@ -116,10 +120,11 @@ def read_data(paths: list[Path], root: Path, into: TrainingData | None = None, t
                 _nlu(data, _list(doc, key))
             elif key in ("stories", "rules"):
                 _stories(data, _list(doc, key), rule=key == "rules", test=test)
+            elif key == "responses":
+                read_responses(data.responses, doc[key], doc, key)
             else:
                 raise MemchatError(
-                    f"{doc.at(key)}: '{key}': not supported in training data (version, nlu, "
-                    "stories, rules; responses belong in the domain)"
+                    f"{doc.at(key)}: '{key}': not supported in training data (version, nlu, stories, rules, responses)"
                 )
     return data
 
@@ -157,15 +162,14 @@ def _nlu(data: TrainingData, items: YamlList) -> None:
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise MemchatError(f"{items.at(i)}: expected '- intent: NAME' with examples")
-        kinds = [k for k in ("intent", "synonym", "lookup") if k in item]
+        kinds = [k for k in ("intent", "synonym", "lookup", "regex") if k in item]
         if len(kinds) != 1:
             other = sorted(set(item) - {"examples", "metadata"})
             raise MemchatError(
-                f"{item.at()}: '{other[0] if other else '?'}': not supported in nlu "
-                "(intent, synonym, lookup; regex is not)"
+                f"{item.at()}: '{other[0] if other else '?'}': not supported in nlu (intent, synonym, lookup, regex)"
             )
         kind = kinds[0]
-        unknown = set(item) - {kind, "examples"}
+        unknown = set(item) - {kind, "examples", "metadata"}
         if unknown:
             raise MemchatError(
                 f"{item.at(sorted(unknown)[0])}: '{sorted(unknown)[0]}': not supported beside '{kind}' (examples)"
@@ -180,6 +184,13 @@ def _nlu(data: TrainingData, items: YamlList) -> None:
                 if not ex.text:
                     raise MemchatError(f"{at}: empty example")
                 examples.append(ex)
+        elif kind == "regex":
+            for text, at in lines:
+                try:
+                    re.compile(text)
+                except re.error as e:
+                    raise MemchatError(f"{at}: regex '{name}': not a regular expression ({e})") from None
+                data.regexes.setdefault(name, []).append(text)
         elif kind == "synonym":
             for text, _ in lines:
                 data.synonyms[text.lower()] = name
@@ -227,15 +238,21 @@ def _step(steps: YamlList, j: int, test: bool) -> Step:
     at = steps.at(j)
     if not isinstance(raw, dict):
         raise MemchatError(f"{at}: expected a step such as '- intent: NAME' or '- action: NAME'")
+    if "bot" in raw:  # an end-to-end story's bot text: the action that says it
+        if set(raw) != {"bot"} or not isinstance(raw["bot"], str) or not raw["bot"].strip():
+            raise MemchatError(f"{at}: expected '- bot: text' alone in its step")
+        return Step("action", raw["bot"], at=at, bot_text=True)
     if "intent" in raw or "user" in raw:
-        unknown = set(raw) - {"intent", "user", "entities"}
+        unknown = set(raw) - {"intent", "user", "entities", "metadata"}
         if unknown:
             raise MemchatError(f"{raw.at(sorted(unknown)[0])}: '{sorted(unknown)[0]}': not supported in a user step")
         step = Step("intent", str(raw.get("intent") or ""), at=raw.at("intent" if "intent" in raw else "user"))
         if "user" in raw:
             step.user = parse_example(str(raw["user"]), raw.at("user"))
-            if not step.name:
-                raise MemchatError(f"{raw.at('user')}: a user step needs its 'intent' too")
+            if not step.user.text:
+                raise MemchatError(f"{raw.at('user')}: an empty user message")
+        elif not step.name:
+            raise MemchatError(f"{raw.at('intent')}: a user step needs an intent or a 'user' text")
         for e in raw.get("entities") or []:
             if isinstance(e, str):
                 step.entities.append((e, None))

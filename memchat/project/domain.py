@@ -49,6 +49,9 @@ class Domain:
     responses: dict[str, list[dict]] = field(default_factory=dict)  # name -> variations
     actions: list[str] = field(default_factory=list)  # custom actions
     forms: dict[str, list[str]] = field(default_factory=dict)  # form -> required slots
+    # form -> intents that do not fill its slots (Rasa's ignored_intents: "chitchat" mid-form)
+    ignored_intents: dict[str, list[str]] = field(default_factory=dict)
+    e2e_actions: list[str] = field(default_factory=list)  # bot texts of end-to-end stories (bot: steps)
     where: dict[str, str] = field(default_factory=dict)  # "response utter_x" -> file:line, for messages
     notes: list[str] = field(default_factory=list)  # what was accepted without changing what memchat does
 
@@ -64,7 +67,7 @@ class Domain:
         for name in other.entities:
             if name not in self.entities:
                 self.entities.append(name)
-        for kind in ("slots", "responses", "forms"):
+        for kind in ("slots", "responses", "forms", "ignored_intents"):
             mine, theirs = getattr(self, kind), getattr(other, kind)
             for name, value in theirs.items():
                 if name in mine:
@@ -74,6 +77,7 @@ class Domain:
                     )
                 mine[name] = value
         self.actions += [a for a in other.actions if a not in self.actions]
+        self.e2e_actions += [a for a in other.e2e_actions if a not in self.e2e_actions]
         self.where.update(other.where)
         self.notes += other.notes
 
@@ -228,10 +232,10 @@ def _mappings(slot: str, mappings: YamlList) -> list[dict]:
     return out
 
 
-def _responses(d: Domain, value, data, key) -> None:
+def read_responses(d: Domain, value, data, key) -> None:
     responses = _expect(value or YamlMap(), dict, data, key, "a mapping of response names")
     for name, variations in responses.items():
-        if not str(name).startswith("utter_"):
+        if not str(name).startswith("utter_"):  # (a data file's retrieval responses: utter_faq/price)
             raise MemchatError(f"{responses.at(name)}: response '{name}': names start with 'utter_'")
         variations = _expect(variations, list, responses, name, f"response '{name}' to be a list of variations")
         out = []
@@ -240,12 +244,12 @@ def _responses(d: Domain, value, data, key) -> None:
                 raise MemchatError(
                     f"{variations.at(i)}: response '{name}': a variation needs a 'text' (or 'custom' or 'image')"
                 )
-            unknown = set(v) - {"text", "buttons", "image", "custom", "condition"}
+            unknown = set(v) - VARIATION_KEYS
             if unknown:
                 key_name = sorted(unknown)[0]
                 raise MemchatError(
                     f"{v.at(key_name)}: response '{name}': '{key_name}' is not supported "
-                    "(text, buttons, image, custom, condition)"
+                    f"({', '.join(sorted(VARIATION_KEYS))})"
                 )
             if "text" in v and not isinstance(v["text"], str):
                 raise MemchatError(f"{v.at('text')}: response '{name}': 'text' must be a string")
@@ -253,8 +257,26 @@ def _responses(d: Domain, value, data, key) -> None:
             if "condition" in v:
                 variation["condition"] = _response_condition(v, name)
             out.append(variation)
-        d.responses[name] = out
+        # a variation for one channel (Rasa's `channel: slack`) is that channel's; memchat's
+        # channels take the others, as Rasa's REST channel does
+        general = [v for v in out if not v.get("channel")]
+        d.responses[name] = general or out
         d.where[f"responses {name}"] = responses.at(name)
+
+
+VARIATION_KEYS = {
+    "text",
+    "buttons",
+    "image",
+    "custom",
+    "condition",
+    "channel",
+    "metadata",
+    "quick_replies",
+    "attachment",
+    "elements",
+    "id",
+}
 
 
 def _response_condition(variation, name: str) -> list[dict]:
@@ -276,20 +298,35 @@ def _forms(d: Domain, value, data, key) -> None:
     forms = _expect(value or YamlMap(), dict, data, key, "a mapping of form names")
     for name, spec in forms.items():
         spec = _expect(spec, dict, forms, name, f"form '{name}' to be a mapping with required_slots")
-        unknown = set(spec) - {"required_slots"}
+        unknown = set(spec) - {"required_slots", "ignored_intents"}
         if unknown:
             k = sorted(unknown)[0]
-            raise MemchatError(f"{spec.at(k)}: form '{name}': '{k}' is not supported (required_slots)")
+            raise MemchatError(f"{spec.at(k)}: form '{name}': '{k}' is not supported (required_slots, ignored_intents)")
         required = _expect(spec.get("required_slots"), list, spec, "required_slots", "a list of slot names")
         d.forms[name] = [str(s) for s in required]
+        ignored = spec.get("ignored_intents") or []
+        ignored = _expect(
+            [ignored] if isinstance(ignored, str) else ignored, list, spec, "ignored_intents", "a list of intents"
+        )
+        d.ignored_intents[name] = [str(i) for i in ignored]
         d.where[f"forms {name}"] = forms.at(name)
+
+
+def _e2e_actions(d: Domain, value, data, key) -> None:
+    """The bot's texts in end-to-end stories (``- bot: text``), as ``rasa data`` lists them."""
+    items = _expect(value or YamlList(), list, data, key, "a list of bot texts")
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise MemchatError(f"{items.at(i)}: 'e2e_actions': expected a bot text, got {item!r}")
+        d.e2e_actions.append(item)
 
 
 _READERS = {
     "intents": _intents,
     "entities": _entities,
     "slots": _slots,
-    "responses": _responses,
+    "responses": read_responses,
     "actions": _actions,
     "forms": _forms,
+    "e2e_actions": _e2e_actions,
 }

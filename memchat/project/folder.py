@@ -14,7 +14,8 @@ from pathlib import Path
 from memchat.errors import MemchatError
 from memchat.project.data import TrainingData, read_data
 from memchat.project.domain import Domain, read_domain
-from memchat.project.spec import LISTEN, TEMPLATE_SLOT
+from memchat.project.numbers import SUPPORTED, duckling_dimensions
+from memchat.project.spec import DEFAULT_ACTIONS, LISTEN, TEMPLATE_SLOT, ask_for
 
 NUMBER_WORDS = (
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -52,14 +53,26 @@ class Project:
     settings: dict = field(default_factory=dict)  # config.toml
     kb: KnowledgeBase | None = None
     notes: list[str] = field(default_factory=list)
+    unsaid: set[str] = field(default_factory=set)
+    duckling: list[str] = field(default_factory=list)  # config.yml's Duckling dimensions memchat finds
+    action_endpoint: str | None = (
+        None  # endpoints.yml's action_endpoint url  # intents without NLU examples (left out of training)
+    )
     _values: dict[str, list[str]] | None = field(default=None, repr=False)
 
     @classmethod
-    def read(cls, folder: str | Path, with_tests: bool = True) -> Project:
+    def read(cls, folder: str | Path, with_tests: bool = True, domain: str | Path | None = None) -> Project:
+        """``domain``: the domain file or folder, as Rasa's ``--domain`` (relative to ``folder``);
+        default ``domain.yml``, else ``domain/``."""
         folder = Path(folder)
-        if not is_project(folder):
+        if domain is not None:
+            domain_path = folder / domain
+            if not domain_path.exists():
+                raise MemchatError(f"{domain_path}: no such domain file or folder")
+        elif not is_project(folder):
             raise MemchatError(f"{folder}: not a bot project (no domain.yml or domain/ folder)")
-        domain_path = folder / "domain.yml" if (folder / "domain.yml").is_file() else folder / "domain"
+        else:
+            domain_path = folder / "domain.yml" if (folder / "domain.yml").is_file() else folder / "domain"
         domain = read_domain(domain_path, folder)
         data_files = sorted(p for ext in ("*.yml", "*.yaml") for p in (folder / "data").rglob(ext))
         if not data_files:
@@ -68,12 +81,30 @@ class Project:
         test_files = sorted((folder / "tests").glob("*.yml")) if with_tests and (folder / "tests").is_dir() else []
         tests = read_data(test_files, folder, test=True)
         settings = read_settings(folder)
+        domain.merge(data.responses, "data")  # responses in data files (retrieval intents')
+        domain.notes += data.responses.notes
+        for text in [
+            *domain.e2e_actions,
+            *(s.name for st in data.stories + tests.stories for s in _all_steps(st) if s.bot_text),
+        ]:
+            domain.responses.setdefault(text, [{"text": text}])  # a bot text of an end-to-end story says itself
         project = cls(folder, domain, data, tests, settings)
         project.notes = [
             f"{name}: Rasa's pipeline and policies are not read; memchat's settings are in {SETTINGS}"
             for name in RASA_FILES[:1]
             if (folder / name).is_file()
         ] + domain.notes
+        project.notes += _unsaid_intents(project)
+        project.duckling, unsupported = duckling_dimensions(folder)
+        if unsupported:
+            project.notes.append(
+                f"config.yml: Duckling dimensions {', '.join(unsupported)} are not found in process "
+                f"(memchat finds {', '.join(SUPPORTED)})"
+            )
+        for dim in project.duckling:  # Duckling's entities need no NLU annotation
+            if dim not in domain.entities and any(dim in s.entities for s in domain.slots.values()):
+                domain.entities.append(dim)
+        project.action_endpoint = read_action_endpoint(folder)
         if "kb" in settings:
             project.kb = read_kb_table(folder, settings["kb"])
         check(project)
@@ -220,10 +251,10 @@ def check(project: Project) -> None:
         for slot in required:
             if slot not in d.slots:
                 raise MemchatError(f"{d.where[f'forms {form}']}: form '{form}': slot '{slot}' is not declared")
-            if f"utter_ask_{slot}" not in d.responses and f"utter_ask_{form}_{slot}" not in d.responses:
+            if ask_for(form, slot, d.actions, d.responses) not in {*d.responses, *d.actions}:
                 raise MemchatError(
                     f"{d.where[f'forms {form}']}: form '{form}' asks for '{slot}' with "
-                    f"utter_ask_{slot}, which is not a response of the domain"
+                    f"utter_ask_{slot}, which is not a response of the domain (nor action_ask_{slot} an action)"
                 )
     for name, variations in d.responses.items():
         for v in variations:
@@ -245,6 +276,41 @@ def check(project: Project) -> None:
                 _check_step(step, d, data, intents, actions, retrieval)
 
 
+def read_action_endpoint(folder: Path) -> str | None:
+    """``endpoints.yml``'s ``action_endpoint`` url: where the project's custom actions run."""
+    from memchat.project.yamlfile import load_yaml
+
+    path = folder / "endpoints.yml"
+    if not path.is_file():
+        return None
+    doc = load_yaml(path, "endpoints.yml")
+    endpoint = doc.get("action_endpoint") if isinstance(doc, dict) else None
+    if endpoint is None:
+        return None
+    url = endpoint.get("url") if isinstance(endpoint, dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise MemchatError(f"{doc.at('action_endpoint')}: action_endpoint: expected a 'url' (http://...)")
+    return url
+
+
+def _unsaid_intents(project: Project) -> list[str]:
+    """Intents that stories or rules use but no NLU example says (Rasa warns, and goes on):
+    those stories and rules are left out of training, one note each intent."""
+    data, notes, seen = project.data, [], set()
+    retrieval = {name.split("/")[0] for name in data.examples if "/" in name}
+    for story in data.stories:
+        for step in _all_steps(story):
+            if step.kind == "intent" and step.name and step.user is None and step.name not in seen:
+                if step.name not in data.examples and step.name not in retrieval:
+                    seen.add(step.name)
+                    notes.append(
+                        f"{step.at}: intent '{step.name}' has no NLU examples: the stories and rules "
+                        "that use it are left out of training"
+                    )
+    project.unsaid = seen
+    return notes
+
+
 def _all_steps(story):
     for step in [*story.condition, *story.steps]:
         yield step
@@ -254,15 +320,15 @@ def _all_steps(story):
 
 def _check_step(step, d: Domain, data: TrainingData, intents, actions, retrieval) -> None:
     if step.kind == "intent":
-        if step.name not in intents:
+        if step.name and step.name not in intents:
             raise MemchatError(f"{step.at}: intent '{step.name}' is not declared in the domain")
-        if step.name not in data.examples and step.name not in retrieval and step.user is None:
-            raise MemchatError(f"{step.at}: intent '{step.name}' has no NLU examples to say it with")
         for entity, _ in step.entities:
             if entity not in d.entities:
                 raise MemchatError(f"{step.at}: entity '{entity}' is not declared in the domain")
     elif step.kind == "action":
         base = step.name.split("/")[0]
+        if step.bot_text or step.name in DEFAULT_ACTIONS:
+            return
         if step.name not in actions and not (base.startswith("utter_") and base[6:] in retrieval and step.name == base):
             what = "response" if step.name.startswith("utter_") else "action"
             raise MemchatError(f"{step.at}: {what} '{step.name}' is used but not declared in the domain")

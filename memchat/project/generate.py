@@ -28,8 +28,9 @@ from memchat.errors import MemchatError
 from memchat.project.data import ANY_VALUE, Example, Step, Story
 from memchat.project.folder import Project
 from memchat.project.interpreter import Interpreter
+from memchat.project.numbers import find as find_duckling
 from memchat.project.rules import is_follow_up
-from memchat.project.spec import LISTEN, conversation_state, slot_line, slot_text
+from memchat.project.spec import LISTEN, ask_for, conversation_state, slot_line, slot_text
 
 MAX_CHECKPOINT_DEPTH = 5
 PREFIXED = 0.75  # the share of a rule's dialogues that begin with part of another story or rule
@@ -61,6 +62,10 @@ class Generator:
             for ex in examples:
                 if len(ex.entity_types) == 1:
                     self.answers.setdefault(next(iter(ex.entity_types)), []).append(ex)
+                elif not ex.entities and project.duckling:  # "for four people": Duckling's, not annotated
+                    found = {e for e, _, _ in find_duckling(ex.text, project.duckling)}
+                    if len(found) == 1:
+                        self.answers.setdefault(found.pop(), []).append(ex)
 
     def _draw(self, key: tuple, items: list):
         """One of ``items`` (the same list for the same ``key``), dealt like cards: each once, in
@@ -82,7 +87,9 @@ class Generator:
         starts = [
             s
             for s in self.data.stories
-            if not (s.steps and s.steps[0].kind == "checkpoint") and not (is_follow_up(s) and len(s.steps) == 1)
+            if not (s.steps and s.steps[0].kind == "checkpoint")
+            and not (is_follow_up(s) and len(s.steps) == 1)
+            and not self._unsaid(s)
         ]
         for story in starts:
             for _ in range(samples):
@@ -95,6 +102,11 @@ class Generator:
                     self._bot(state, LISTEN)
                 out.append(Dialog(state.turns, source=story.at.split(":")[0], line=int(story.at.split(":")[-1])))
         return out
+
+    def _unsaid(self, story: Story) -> bool:
+        """Whether the story has a user step of an intent no NLU example says (Project.unsaid)."""
+        steps = [o for s in story.steps for o in ([s] if s.kind != "or" else [x[0] for x in s.options])]
+        return any(s.kind == "intent" and s.user is None and s.name in self.project.unsaid for s in steps)
 
     def _prefix(self, state: _State, starts: list[Story]) -> None:
         """The beginning of another story, up to a point where the bot listens and no form is on."""
@@ -146,6 +158,9 @@ class Generator:
                 self._bot(state, name)
                 if name in self.domain.forms:
                     k = self._form(state, name, steps, k)
+                elif name == "action_deactivate_loop" and state.active_loop:
+                    state.active_loop = None
+                    state.turns.append(Turn(KB, "active_loop null", 0))
             elif step.kind == "slot_was_set":
                 self._slots(state, step)
             elif step.kind == "active_loop":
@@ -199,7 +214,7 @@ class Generator:
         if not missing:
             return False
         slot = missing[0]
-        ask = f"utter_ask_{form}_{slot}" if f"utter_ask_{form}_{slot}" in self.domain.responses else f"utter_ask_{slot}"
+        ask = ask_for(form, slot, self.domain.actions, self.domain.responses)
         self._bot(state, ask)
         self._bot(state, LISTEN)
         if once:
@@ -249,7 +264,7 @@ class Generator:
                 )
             intent, example = self._draw((intent, frozenset(wanted) if fitting else None), fitting or candidates)
         state.retrieval = intent if "/" in intent else None
-        self._say(state, example, wanted, intent)
+        self._say(state, example, wanted, intent or None)
 
     def _say(self, state: _State, example: Example, wanted: dict[str, str | None], intent: str | None = None) -> None:
         """The example's text with its entities re-drawn (or set to ``wanted``), and the slots it fills."""

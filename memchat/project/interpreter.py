@@ -7,6 +7,7 @@ from itertools import groupby
 
 from memchat.nn.entities import EntityTable, tokenize
 from memchat.project.intents import IntentMatcher
+from memchat.project.numbers import find as find_duckling
 
 # the words a question starts with: a message starting so is no answer naming a value
 _QUESTION = frozenset("who what when where why how which can could do does did is are will would".split())
@@ -25,8 +26,14 @@ class Interpreter:
         knows=None,
         intent_sure: dict[str, float] | None = None,
         intent_index: dict | None = None,
+        duckling: list[str] | tuple[str, ...] = (),
+        number_cues: list[str] | tuple[str, ...] = (),
+        ignored_intents: dict[str, list[str]] | None = None,
     ):
+        self.ignored = {form: set(i) for form, i in (ignored_intents or {}).items() if i}
         self.table = table
+        self.duckling = tuple(duckling)  # Duckling's dimensions found in process (numbers.py)
+        self.number_cues = frozenset(number_cues)
         self.mappings = slot_mappings
         self.cues = {e: (set(c.get("before", ())), set(c.get("after", ()))) for e, c in (value_cues or {}).items()}
         self.knows = knows  # token -> whether the bot has seen the word (a slip of one counts)
@@ -91,13 +98,30 @@ class Interpreter:
         return len(words) <= 4 and at_edge and words[0].split("'")[0] not in _QUESTION
 
     def slots_from_text(
-        self, text: str, active_loop: str | None = None, requested: str | None = None, intent: str | None = None
+        self,
+        text: str,
+        active_loop: str | None = None,
+        requested: str | None = None,
+        intent: str | None = None,
+        given: dict[str, str] | None = None,
     ) -> dict[str, object]:
         """The slots a message sets: each slot by its first mapping that applies (its conditions
-        on the active form and the slot it asks for, its intents), as Rasa's mappings do."""
+        on the active form and the slot it asks for, its intents), as Rasa's mappings do.
+        ``given``: the entities of a payload message (``/inform{"cuisine": "thai"}``), read
+        instead of the text's."""
         if text == "<SILENCE>":
             return {}
-        found = dict(self.entities(text))
+        if active_loop in self.ignored:  # Rasa's ignored_intents: chitchat mid-form fills nothing
+            intent = intent if intent is not None else (self.matcher.intent(text) or "")
+            if intent.split("/")[0] in self.ignored[active_loop]:
+                return {}
+        found = dict(given) if given is not None else dict(self.entities(text))
+        loose: dict[str, str] = {}  # Duckling-like numbers with no cue beside them: for the asked slot only
+        if given is None and self.duckling:
+            for entity, value, cued in find_duckling(text, self.duckling, self.number_cues):
+                if entity in found or entity in loose:
+                    continue
+                (found if cued else loose)[entity] = value
         out: dict[str, object] = {}
         for slot, mappings in self.mappings.items():
             for m in mappings:
@@ -116,6 +140,8 @@ class Interpreter:
                         continue
                 if m["type"] == "from_entity" and m["entity"] in found:
                     out[slot] = found[m["entity"]]
+                elif m["type"] == "from_entity" and m["entity"] in loose and slot == requested:
+                    out[slot] = loose[m["entity"]]
                 elif m["type"] == "from_text" and (conditions or "intent" in m):
                     out[slot] = text
                 elif m["type"] == "from_intent":

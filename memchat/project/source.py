@@ -11,6 +11,7 @@ from memchat.project.folder import Project
 from memchat.project.generate import Generator
 from memchat.project.intents import IntentMatcher
 from memchat.project.interpreter import Interpreter
+from memchat.project.numbers import number_cues
 from memchat.project.rules import compile_intent_rules, compile_rules
 from memchat.project.spec import LISTEN, TEMPLATE_SLOT, BotSpec
 
@@ -22,11 +23,11 @@ SUBWORDS = 4096  # hashed character n-gram buckets: people's slips and word form
 DEV_SAMPLES = 3  # dev dialogues per story or rule, drawn with another seed ([generate] dev_samples)
 
 
-def read_project(folder, seed: int, given: dict):
+def read_project(folder, seed: int, given: dict, domain: str | None = None):
     from memchat.nn.batches import encode_dialogs
     from memchat.nn.training_data import TrainingData, configs, feature_settings, folder_settings
 
-    project = Project.read(folder)
+    project = Project.read(folder, domain=domain)
     settings = feature_settings({**PROJECT_DEFAULTS, **folder_settings(project.folder), **given})
     generate = project.settings.get("generate", {})
     unknown = set(generate) - {"samples", "dev_samples"}
@@ -38,7 +39,14 @@ def read_project(folder, seed: int, given: dict):
         )
     spec = bot_spec(project)
     table = EntityTable.from_values(project.entity_values(), project.synonyms())
-    interpreter = Interpreter(table, spec.slot_mappings, spec.intent_examples)
+    interpreter = Interpreter(
+        table,
+        spec.slot_mappings,
+        spec.intent_examples,
+        duckling=spec.duckling,
+        number_cues=spec.number_cues,
+        ignored_intents=spec.ignored_intents,
+    )
     train = Generator(project, interpreter, seed).dialogs(int(generate.get("samples", SAMPLES)))
     dev = Generator(project, interpreter, seed + 7919).dialogs(int(generate.get("dev_samples", DEV_SAMPLES)))
     candidates = [LISTEN, *spec.responses, *spec.actions, *spec.forms]
@@ -102,9 +110,38 @@ def bot_spec(project: Project) -> BotSpec:
         intent_rules=intent_rules,
         value_cues=value_cues(project),
         form_resumes=form_resumes(project),
+        form_waits=form_waits(project),
         action_results=action_results(project),
         intent_sure=dict(project.settings.get("rules", {})),
+        ignored_intents={f: i for f, i in d.ignored_intents.items() if i},
+        intent_templates=intent_templates(project),
+        duckling=project.duckling,
+        number_cues=number_cues([ex.text for exs in project.data.examples.values() for ex in exs])
+        if "number" in project.duckling
+        else [],
+        slot_types={name: slot.type for name, slot in d.slots.items()},
+        action_endpoint=project.action_endpoint,
     )
+
+
+def intent_templates(project: Project) -> dict[str, dict[str, str]]:
+    """For each intent, the first NLU example of each set of entities it is annotated with, its
+    values as ``{entity}``: what a payload message (``/inform{"cuisine": "thai"}``) reads as."""
+    out: dict[str, dict[str, str]] = {}
+    for name, examples in project.data.examples.items():
+        for ex in examples:
+            key = ",".join(sorted(ex.entity_types))
+            if key in out.setdefault(name, {}):
+                continue
+            text, pos = [], 0
+            for start, end, entity, _ in sorted(ex.entities):
+                text += [ex.text[pos:start].replace("{", "(").replace("}", ")"), "{" + entity + "}"]
+                pos = end
+            text.append(ex.text[pos:].replace("{", "(").replace("}", ")"))
+            out[name][key] = "".join(text)
+    for name in project.domain.intents:  # an intent without examples is still a payload
+        out.setdefault(name, {"": name.replace("_", " ")})
+    return out
 
 
 def action_results(project: Project) -> dict[str, str]:
@@ -132,6 +169,22 @@ def form_resumes(project: Project) -> list[str]:
     for story in project.data.stories:
         for a, b in zip(story.steps, story.steps[1:]):
             if a.kind == b.kind == "action" and a.name in responses and b.name in forms:
+                out.add(a.name)
+    return sorted(out)
+
+
+def form_waits(project: Project) -> list[str]:
+    """The responses a story or rule follows with a user step while a form is active (``- action:
+    utter_ask_continue``, ``- intent: deny``): after one, the bot waits for the answer."""
+    forms, responses, out = project.domain.forms, project.domain.responses, set()
+    for story in project.data.stories:
+        active = next((s.name for s in story.condition if s.kind == "active_loop" and s.name), None)
+        for a, b in zip(story.steps, story.steps[1:]):
+            if a.kind == "active_loop":
+                active = a.name or None
+            elif a.kind == "action" and a.name in forms and b.kind == "active_loop":
+                active = b.name or None
+            if active and a.kind == "action" and a.name in responses and b.kind in ("intent", "or"):
                 out.add(a.name)
     return sorted(out)
 
@@ -201,10 +254,14 @@ def intent_examples(project: Project, intent_rules: bool = False) -> dict[str, l
     """The NLU examples, when a slot mapping names intents (``from_intent``, ``intent:``) or the
     project has intent rules (``intent_rules``): the bot then needs them live to tell a message's
     intent; otherwise nothing."""
-    if not intent_rules and not any(
-        "intent" in m or "not_intent" in m or m["type"] == "from_intent"
-        for slot in project.domain.slots.values()
-        for m in slot.mappings
+    if (
+        not intent_rules
+        and not any(project.domain.ignored_intents.values())
+        and not any(
+            "intent" in m or "not_intent" in m or m["type"] == "from_intent"
+            for slot in project.domain.slots.values()
+            for m in slot.mappings
+        )
     ):
         return {}
     return {name: [ex.text for ex in examples] for name, examples in project.data.examples.items()}

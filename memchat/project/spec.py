@@ -6,6 +6,7 @@ its project folder.
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from collections.abc import Iterable
@@ -17,6 +18,22 @@ LISTEN = "action_listen"  # the action that ends the bot's turn: it waits for th
 TEMPLATE_SLOT = re.compile(r"\{(\w+)\}")  # a slot named in a response's text
 SLOT_LINE = "slot"  # a stored line "slot NAME VALUE": the slot was set
 LOOP_LINE = "active_loop"  # "active_loop FORM" or "active_loop null"
+_PAYLOAD = re.compile(r"^/([\w/.-]+)(\{.*\})?$", re.S)  # Rasa's "/intent{json}" message
+# Rasa's default actions, which every bot has without declaring them (memchat.dialogue.default_actions)
+DEFAULT_ACTIONS = (
+    LISTEN,
+    "action_restart",
+    "action_session_start",
+    "action_default_fallback",
+    "action_deactivate_loop",
+    "action_revert_fallback_events",
+    "action_default_ask_affirmation",
+    "action_default_ask_rephrase",
+    "action_two_stage_fallback",
+    "action_unlikely_intent",
+    "action_back",
+    "action_extract_slots",
+)
 
 
 @dataclass
@@ -40,6 +57,9 @@ class BotSpec:
     # responses a story or rule follows with the form that was active ("off-topic while booking,
     # then the booking goes on"): after one, the form asks its question again
     form_resumes: list[str] = field(default_factory=list)
+    # responses a story or rule follows with the user's message while a form is on ("Do you
+    # want to continue?"): after one, the bot waits for the answer
+    form_waits: list[str] = field(default_factory=list)
     # response -> the custom action every story and rule says it right after ("That was the last
     # one I know of" after the suggestion): said only right after it
     action_results: dict[str, str] = field(default_factory=dict)
@@ -48,6 +68,41 @@ class BotSpec:
     # IntentMatcher.index() of intent_examples, made as the bot was built: a start reads it, not
     # the examples (12 ms for the default bot's 518, 0.28 s for 5,180); None: built from them
     intent_index: dict | None = None
+    # form -> intents whose messages fill none of its slots (Rasa's ignored_intents)
+    ignored_intents: dict[str, list[str]] = field(default_factory=dict)
+    # intent -> {"entity,entity": an example's text with {entity} where its values stand}: what a
+    # payload ("/inform{\"cuisine\": \"thai\"}", a button's) reads as to the model
+    intent_templates: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Duckling's dimensions the project's config.yml names (number, email, amount-of-money...):
+    # found in process (memchat.project.numbers)
+    duckling: list[str] = field(default_factory=list)
+    # the words next to numbers in the NLU examples ("for", "people"): a number beside one fills
+    # a number slot the form does not ask for
+    number_cues: list[str] = field(default_factory=list)
+    slot_types: dict[str, str] = field(default_factory=dict)  # slot -> Rasa type (text, float, bool...)
+    action_endpoint: str | None = None  # endpoints.yml's action server URL, where custom actions run
+
+    def payload(self, text: str) -> tuple[str, dict[str, str], str] | None:
+        """A message written as Rasa's payload ``/intent`` or ``/intent{"entity": "value"}`` (a
+        button's): the intent, its entities, and the text the model reads for it (the intent's
+        example for those entities, filled); None for any other message or an unknown intent."""
+        m = _PAYLOAD.match(text)
+        if m is None or m.group(1) not in self.intent_templates:
+            return None
+        entities: dict[str, str] = {}
+        if m.group(2):
+            try:
+                raw = json.loads(m.group(2))
+            except ValueError:
+                return None
+            if not isinstance(raw, dict):
+                return None
+            entities = {str(k): slot_text(v[0] if isinstance(v, list) and v else v) for k, v in raw.items()}
+        templates = self.intent_templates[m.group(1)]
+        key = ",".join(sorted(entities))
+        template = templates.get(key) or templates.get("") or next(iter(templates.values()), m.group(1))
+        said = TEMPLATE_SLOT.sub(lambda e: entities.get(e.group(1), e.group(1)), template)
+        return m.group(1), entities, said
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,13 +130,15 @@ class BotSpec:
         return spec
 
     def kind(self, action: str) -> str:
-        """listen, response, form or action."""
+        """listen, response, form, default (one of Rasa's default actions) or action."""
         if action == LISTEN:
             return "listen"
         if action in self.responses:
             return "response"
         if action in self.forms:
             return "form"
+        if action in DEFAULT_ACTIONS and action not in self.actions:
+            return "default"
         return "action"
 
     def renderable(self, action: str, slots: dict[str, str]) -> bool:
@@ -119,8 +176,9 @@ class BotSpec:
         return [s for s in self.forms.get(form, ()) if is_unset(slots.get(s))]
 
     def ask(self, form: str, slot: str) -> str:
-        own = f"utter_ask_{form}_{slot}"
-        return own if own in self.responses else f"utter_ask_{slot}"
+        """What asks for ``slot``, in Rasa's order: action_ask_<form>_<slot>, action_ask_<slot>,
+        utter_ask_<form>_<slot>, utter_ask_<slot>."""
+        return ask_for(form, slot, self.actions, self.responses)
 
     def render(self, action: str, slots: dict[str, str], seed: str = "") -> dict:
         """A response as a channel sends it: ``{"text": ...}`` with ``{slot}`` filled, plus its
@@ -156,9 +214,16 @@ SPEC_SHAPES = {
     "intent_rules": [{**_RULE, "intent": str, "before": [str], "start": bool}],
     "value_cues": {str: {"before": [str], "after": [str]}},
     "form_resumes": [str],
+    "form_waits": [str],
     "action_results": {str: str},
     "intent_sure": {str: float},
     "intent_index": (None, {str: list}),  # its contents: IntentMatcher.read_index
+    "ignored_intents": {str: [str]},
+    "intent_templates": {str: {str: str}},
+    "duckling": [str],
+    "number_cues": [str],
+    "slot_types": {str: str},
+    "action_endpoint": (None, str),
 }
 _NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list"} | {
     dict: "a table (a JSON object)"
@@ -216,6 +281,18 @@ def _check_shape(value: object, shape: object, where: str) -> None:
             raise ValueError(f"{where}: expected a key '{name}'")
 
 
+def ask_for(form: str, slot: str, actions, responses) -> str:
+    """The action or response a form asks for ``slot`` with (``BotSpec.ask``)."""
+    for name, where in (
+        (f"action_ask_{form}_{slot}", actions),
+        (f"action_ask_{slot}", actions),
+        (f"utter_ask_{form}_{slot}", responses),
+    ):
+        if name in where:
+            return name
+    return f"utter_ask_{slot}"
+
+
 def conversation_state(lines: Iterable[tuple[str, str]], initial: dict[str, str]) -> tuple[dict[str, str], str | None]:
     """The slots and the active form of a conversation from its stored (speaker, text) events."""
     slots, active = dict(initial), None
@@ -240,6 +317,8 @@ def slot_text(value: object) -> str:
     """A slot's value as stored and compared: booleans as true/false, None (or nothing) as null."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict):  # an action's list or object slot, as JSON it reads back
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
     return "null" if value is None else " ".join(str(value).split()) or "null"
 
 

@@ -18,11 +18,16 @@ class FormAnswered:
 
 
 class FormResumes:
-    """Asked once the model passed: after an action the project lists in ``form_resumes`` (an
-    off-topic question answered), the active form asks its question again."""
+    """Asked once the model passed: after a response mid-form (an off-topic question answered),
+    the active form asks its question again, as Rasa's RulePolicy returns to the active loop --
+    unless the stories wait for the user after that response while a form is on ("Do you want
+    to continue?": ``form_waits``)."""
 
     def next_action(self, at: Decision) -> str | None:
-        turn, question = at.turn, at.question
-        if question is not None and turn.previous in at.dm.spec.form_resumes and question not in turn.taken:
-            return turn.tracker.active_loop
-        return None
+        turn, question, spec = at.turn, at.question, at.dm.spec
+        if question is None or question in turn.taken or turn.previous is None:
+            return None
+        resumes = turn.previous in spec.form_resumes or (
+            spec.kind(turn.previous) == "response" and turn.previous not in spec.form_waits
+        )
+        return turn.tracker.active_loop if resumes else None

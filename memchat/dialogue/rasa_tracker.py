@@ -1,0 +1,118 @@
+"""A conversation as Rasa's tracker shows it: the JSON an action server receives and
+``/conversations/{id}/tracker`` serves (Rasa's events, slots, ``latest_message``, ``active_loop``).
+
+memchat's inner details stay inside: the implicit ``<SILENCE>`` turns between two bot actions
+are no events here, slot and form lines become ``slot`` and ``active_loop`` events, and a slot's
+stored text is given back as its type's value (a float slot's ``4`` is 4.0).
+"""
+
+from __future__ import annotations
+
+import json
+
+from memchat.dialogs import BOT, KB, SILENCE, USER
+from memchat.project.spec import LISTEN, LOOP_LINE, SLOT_LINE, BotSpec, is_unset
+from memchat.store.event import Event
+
+
+def typed(value: str | None, kind: str | None):
+    """A slot's stored text as Rasa gives it for a slot of type ``kind``."""
+    if is_unset(value):
+        return None
+    if kind == "bool":
+        return value == "true" if value in ("true", "false") else value
+    if kind == "float":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if kind in ("list", "any", None) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def rasa_events(events: list[Event], spec: BotSpec | None, intent_of=None) -> list[dict]:
+    """Rasa's events for memchat's stored ones; ``intent_of(text)``: a user message's intent."""
+    out: list[dict] = []
+    types = spec.slot_types if spec else {}
+    for e in events:
+        data = e.data or {}
+        if e.speaker == USER:
+            if data.get("implicit") or e.text == SILENCE:
+                continue
+            text = data.get("original", e.text)
+            intent = intent_of(e.text) if intent_of else None
+            parse = {"text": text, "intent": {"name": intent, "confidence": 1.0 if intent else 0.0}, "entities": []}
+            out.append(
+                {
+                    "event": "user",
+                    "timestamp": e.timestamp,
+                    "text": text,
+                    "parse_data": parse,
+                    "metadata": data.get("metadata") or {},
+                    "message_id": data.get("message_id"),
+                }
+            )
+        elif e.speaker == BOT:
+            out.append(
+                {"event": "action", "timestamp": e.timestamp, "name": e.text, "policy": None, "confidence": None}
+            )
+            message = data.get("message")
+            if message and e.text != LISTEN:
+                out.append(
+                    {
+                        "event": "bot",
+                        "timestamp": e.timestamp,
+                        "text": message.get("text"),
+                        "data": {k: v for k, v in message.items() if k != "text"},
+                        "metadata": {},
+                    }
+                )
+        elif e.speaker == KB:
+            head, _, rest = e.text.partition(" ")
+            if head == SLOT_LINE:
+                name, _, value = rest.partition(" ")
+                out.append(
+                    {"event": "slot", "timestamp": e.timestamp, "name": name, "value": typed(value, types.get(name))}
+                )
+            elif head == LOOP_LINE:
+                out.append({"event": "active_loop", "timestamp": e.timestamp, "name": None if rest == "null" else rest})
+    return out
+
+
+def rasa_tracker(
+    conversation_id: str,
+    events: list[Event],
+    spec: BotSpec | None,
+    slots: dict[str, str] | None = None,
+    active_loop: str | None = None,
+    intent_of=None,
+) -> dict:
+    """Rasa's tracker of a conversation: its events (``rasa_events``), slots, latest message
+    (the last the user typed, never an implicit silence) and active form."""
+    rasa = rasa_events(events, spec, intent_of)
+    latest = next((e for e in reversed(rasa) if e["event"] == "user"), None)
+    action = next((e["name"] for e in reversed(rasa) if e["event"] == "action"), None)
+    types = spec.slot_types if spec else {}
+    requested = None
+    if spec is not None and active_loop:
+        missing = spec.missing(active_loop, slots or {})
+        requested = missing[0] if missing else None
+    return {
+        "sender_id": conversation_id,
+        "slots": {**{n: typed((slots or {}).get(n), t) for n, t in types.items()}, "requested_slot": requested}
+        if spec
+        else {},
+        "latest_message": latest["parse_data"] if latest else {"text": None, "intent": {}, "entities": []},
+        "latest_event_time": events[-1].timestamp if events else None,
+        "followup_action": None,
+        "paused": False,
+        "events": rasa,
+        "latest_input_channel": "rest",
+        "active_loop": {"name": active_loop} if active_loop else {},
+        "latest_action": {"action_name": action} if action else {},
+        "latest_action_name": action,
+    }
