@@ -103,9 +103,10 @@ def _steps(story: Story) -> list[Step]:
     return out
 
 
-def _said(step: Step, examples: dict, e2e: bool) -> str:
-    """What the test sends for a user step."""
-    if step.user is not None and (e2e or not step.name):
+def _said(step: Step, examples: dict, e2e: bool, payloads) -> str:
+    """What the test sends for a user step: the payload of its intent, unless ``e2e`` or the bot
+    has no payload for it (a retrieval intent's ``faq``: the text says which question)."""
+    if step.user is not None and (e2e or not step.name or step.name not in payloads):
         return step.user.text
     if step.name:
         entities = {e: v for e, v in step.entities if v is not None}
@@ -133,7 +134,7 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict,
                 action, ranking = manager.next_action(turn)
                 result.checked.append((None, LISTEN, action))
                 manager.take(turn, LISTEN, ranking)
-            turn = _begin(manager, turn, cid, clean_text(_said(step, examples, e2e)))
+            turn = _begin(manager, turn, cid, clean_text(_said(step, examples, e2e, manager.spec.intent_templates)))
             listening = False
         elif step.kind == "action":
             if turn is None:

@@ -93,7 +93,9 @@ def start(ctx: click.Context, folder: Path, db: str | None, retrain: bool) -> No
 )
 @click.option("--fail-under", type=click.FloatRange(0, 1), help="Exit 1 when per-action accuracy is below this.")
 @click.option(
-    "--e2e", is_flag=True, help="Send each user step as the user typed it (Rasa's end-to-end test); default: its intent."
+    "--e2e",
+    is_flag=True,
+    help="Send each user step as the user typed it (Rasa's end-to-end test); default: its intent.",
 )
 @click.option("--domain", help="The domain file or folder in PROJECT, as Rasa's --domain  [default: domain.yml]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")

@@ -67,7 +67,9 @@ def train_with_progress(path: Path, task: int | None = None, **kwargs):
     help="Hashed character n-gram buckets beside the words (0: none)  [default: 4096 for projects, else 0]",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same seed repeats a run.")
-@click.option("--domain", help="A bot project's domain file or folder in PATH, as Rasa's --domain  [default: domain.yml]")
+@click.option(
+    "--domain", help="A bot project's domain file or folder in PATH, as Rasa's --domain  [default: domain.yml]"
+)
 @click.option("--no-match", is_flag=True, help="Leave out the match-type features (paper §4.4).")
 @click.option(
     "--paper",

@@ -40,7 +40,7 @@ from memchat.errors import MemchatError
 from memchat.nn.ranker import Ranker, Ranking
 from memchat.plugins import PluginFailure, call_each, failures_data
 from memchat.project.interpreter import Interpreter
-from memchat.project.spec import LISTEN, BotSpec, conversation_state, slot_line, slot_text
+from memchat.project.spec import FALLBACK_INTENT, LISTEN, BotSpec, conversation_state, slot_line, slot_text
 from memchat.store.event import Event
 from memchat.store.locks import LockProvider, default_locks
 from memchat.store.tracker_store import Store
@@ -171,6 +171,9 @@ class DialogueManager:
             tracker.events = list(history)
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
             lead = lead_of(self, event.text, changed, requested)
+            intent = payload[0] if payload else None  # a payload's intent is given, not guessed
+            if lead is not None and lead[0] == FALLBACK and self.spec.has_intent_rule(FALLBACK_INTENT):
+                intent, lead = FALLBACK_INTENT, None  # words it never saw: the project's nlu_fallback rule
             recent = history[-window:]
         else:
             recent = self.store.recent(conversation_id, window)
@@ -184,7 +187,7 @@ class DialogueManager:
         if self.spec is not None:
             turn.named = any(self.spec.slot_entities.get(s) for s in said)
             if self.spec.intent_rules and lead is None and not changed and not turn.named:
-                turn.rule = intent_rule_of(self, event.text, tracker)
+                turn.rule = intent_rule_of(self, event.text, tracker, intent)
         return turn
 
     def why(self, conversation_id: str, seq: int) -> Ranking | None:

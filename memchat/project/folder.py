@@ -15,7 +15,7 @@ from memchat.errors import MemchatError
 from memchat.project.data import TrainingData, read_data
 from memchat.project.domain import Domain, read_domain
 from memchat.project.numbers import SUPPORTED, duckling_dimensions
-from memchat.project.spec import DEFAULT_ACTIONS, LISTEN, TEMPLATE_SLOT, ask_for
+from memchat.project.spec import DEFAULT_ACTIONS, FALLBACK_INTENT, LISTEN, LOOP_ACTIONS, TEMPLATE_SLOT, ask_for
 
 NUMBER_WORDS = (
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -252,9 +252,9 @@ def check(project: Project) -> None:
             if slot not in d.slots:
                 raise MemchatError(f"{d.where[f'forms {form}']}: form '{form}': slot '{slot}' is not declared")
             if ask_for(form, slot, d.actions, d.responses) not in {*d.responses, *d.actions}:
-                raise MemchatError(
-                    f"{d.where[f'forms {form}']}: form '{form}' asks for '{slot}' with "
-                    f"utter_ask_{slot}, which is not a response of the domain (nor action_ask_{slot} an action)"
+                project.notes.append(  # Rasa trains, and the form asks with nothing said
+                    f"{d.where[f'forms {form}']}: form '{form}' asks for '{slot}' with utter_ask_{slot}, "
+                    "which is not a response of the domain: it will ask without a word"
                 )
     for name, variations in d.responses.items():
         for v in variations:
@@ -294,8 +294,9 @@ def read_action_endpoint(folder: Path) -> str | None:
 
 
 def _unsaid_intents(project: Project) -> list[str]:
-    """Intents that stories or rules use but no NLU example says (Rasa warns, and goes on):
-    those stories and rules are left out of training, one note each intent."""
+    """Intents that stories or rules use but no NLU example says (Rasa warns, and goes on), one
+    note each: a button's payload (``/get_started``) is said as its words in training; stories
+    of ``nlu_fallback`` are left out."""
     data, notes, seen = project.data, [], set()
     retrieval = {name.split("/")[0] for name in data.examples if "/" in name}
     for story in data.stories:
@@ -304,8 +305,13 @@ def _unsaid_intents(project: Project) -> list[str]:
                 if step.name not in data.examples and step.name not in retrieval:
                     seen.add(step.name)
                     notes.append(
-                        f"{step.at}: intent '{step.name}' has no NLU examples: the stories and rules "
-                        "that use it are left out of training"
+                        f"{step.at}: intent '{step.name}' has no NLU examples: "
+                        + (
+                            "the stories and rules that use it are left out of training (memchat says "
+                            "utter_default to a message it cannot read)"
+                            if step.name == FALLBACK_INTENT
+                            else f"in training it is said as its payload '/{step.name}' reads"
+                        )
                     )
     project.unsaid = seen
     return notes
@@ -341,5 +347,5 @@ def _check_step(step, d: Domain, data: TrainingData, intents, actions, retrieval
         for slot, _ in step.slots:
             if slot not in d.slots and slot != "requested_slot":
                 raise MemchatError(f"{step.at}: slot '{slot}' is not declared in the domain")
-    elif step.kind == "active_loop" and step.name and step.name not in d.forms:
+    elif step.kind == "active_loop" and step.name and step.name not in d.forms and step.name not in LOOP_ACTIONS:
         raise MemchatError(f"{step.at}: active_loop '{step.name}' is not a form of the domain")

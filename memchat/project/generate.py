@@ -30,9 +30,18 @@ from memchat.project.folder import Project
 from memchat.project.interpreter import Interpreter
 from memchat.project.numbers import find as find_duckling
 from memchat.project.rules import is_follow_up
-from memchat.project.spec import LISTEN, ask_for, conversation_state, slot_line, slot_text
+from memchat.project.spec import (
+    FALLBACK_INTENT,
+    LISTEN,
+    ask_for,
+    conversation_state,
+    payload_words,
+    slot_line,
+    slot_text,
+)
 
 MAX_CHECKPOINT_DEPTH = 5
+DUCKLING_SAMPLES = {"number": "2", "email": "someone@example.com", "amount-of-money": "100 dollars"}
 PREFIXED = 0.75  # the share of a rule's dialogues that begin with part of another story or rule
 
 
@@ -104,9 +113,14 @@ class Generator:
         return out
 
     def _unsaid(self, story: Story) -> bool:
-        """Whether the story has a user step of an intent no NLU example says (Project.unsaid)."""
+        """Whether the story has a user step of an intent no NLU example says (Project.unsaid),
+        or runs a loop that is no form of the domain: it is left out of training."""
         steps = [o for s in story.steps for o in ([s] if s.kind != "or" else [x[0] for x in s.options])]
-        return any(s.kind == "intent" and s.user is None and s.name in self.project.unsaid for s in steps)
+        loops = [s.name for s in [*story.condition, *steps] if s.kind == "active_loop" and s.name]
+        return any(s.kind == "intent" and s.user is None and s.name == FALLBACK_INTENT for s in steps) or any(
+            name not in self.domain.forms
+            for name in loops  # Rasa's two-stage fallback loop: not memchat's
+        )
 
     def _prefix(self, state: _State, starts: list[Story]) -> None:
         """The beginning of another story, up to a point where the bot listens and no form is on."""
@@ -256,12 +270,21 @@ class Generator:
             intent = step.name
             names = [n for n in self.data.examples if n == intent or n.startswith(intent + "/")]
             candidates = [(n, ex) for n in names for ex in self.data.examples[n]]
+            if not candidates:  # an intent only a button sends: said as its payload reads live
+                candidates = [(intent, Example(payload_words(intent)))]
             fitting = [(n, ex) for n, ex in candidates if ex.entity_types == frozenset(wanted)]
-            if not fitting and wanted:
-                raise MemchatError(
-                    f"{step.at}: intent '{intent}' has no NLU example annotated with exactly "
-                    f"the entities {', '.join(sorted(wanted))}"
-                )
+            if not fitting and wanted:  # Rasa reads it anyway: an example with fewer, the rest said after it
+                subsets = [(n, ex) for n, ex in candidates if ex.entity_types < frozenset(wanted)]
+                most = max((len(ex.entity_types) for _, ex in subsets), default=-1)
+                base = [(n, ex) for n, ex in subsets if len(ex.entity_types) == most]
+                if not base:
+                    raise MemchatError(f"{step.at}: intent '{intent}' has no NLU examples to say it with")
+                intent, ex = self._draw((intent, "fewer", frozenset(wanted)), base)
+                rest = sorted(set(wanted) - ex.entity_types)
+                said = " ".join(wanted[e] or self._sample(e) for e in rest)
+                state.retrieval = intent if "/" in intent else None
+                self._say(state, Example(f"{ex.text} {said}", ex.entities), wanted, intent or None)
+                return
             intent, example = self._draw((intent, frozenset(wanted) if fitting else None), fitting or candidates)
         state.retrieval = intent if "/" in intent else None
         self._say(state, example, wanted, intent or None)
@@ -288,6 +311,12 @@ class Generator:
         ).items():
             self._set(state, slot, value)
         state.turns.append(Turn(USER, said, 0))
+
+    def _sample(self, entity: str) -> str:
+        """A value of ``entity`` for a message that must name it."""
+        if self.values.get(entity):
+            return self.rng.choice(self.values[entity])
+        return DUCKLING_SAMPLES.get(entity, entity)
 
     def _surface(self, value: str) -> str:
         """A value as a user may say it: now and then one of its synonyms."""

@@ -48,14 +48,15 @@ def is_follow_up(story: Story) -> bool:
 
 
 def _intents(steps) -> list:
-    return [s for s in steps if s.kind == "intent"]
+    """The user steps: intents, and ``or`` steps of them."""
+    return [s for s in steps if s.kind == "intent" or (s.kind == "or" and s.options[0][0].kind == "intent")]
 
 
 def is_intent_rule(story: Story) -> bool:
     """A rule applied when its intent is certain: one intent (no entities), the actions the bot
     took just before it, and after it actions (slot_was_set and active_loop between them)."""
     intents = _intents(story.steps)
-    if not story.rule or len(intents) != 1 or intents[0].entities:
+    if not story.rule or len(intents) != 1 or intents[0].entities or intents[0].kind == "or":
         return False
     at = story.steps.index(intents[0])
     after = story.steps[at + 1 :]

@@ -13,9 +13,14 @@ from memchat.project.intents import IntentMatcher
 from memchat.project.interpreter import Interpreter
 from memchat.project.numbers import number_cues
 from memchat.project.rules import compile_intent_rules, compile_rules
-from memchat.project.spec import LISTEN, TEMPLATE_SLOT, BotSpec
+from memchat.project.spec import LISTEN, TEMPLATE_SLOT, BotSpec, payload_words
 
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
+# at most about this many training dialogues in all, unless [generate] samples says: a project of
+# 300 stories (Rasa's Sara) samples each fewer times (never under MIN_SAMPLES) and trains in a minute
+DIALOGUE_BUDGET = 4000
+MIN_SAMPLES = 8
+DEV_BUDGET = 400  # dev dialogues in all, likewise (a dev pass each epoch)
 # A project's dev dialogues come from its own stories, so dev accuracy saturates long before the
 # model generalizes to stories' combinations it never saw: train longer than on dialog bAbI.
 PROJECT_DEFAULTS = dict(dim=64, hops=3, memory=100, dropout=0.2, epochs=100, patience=10, min_epochs=40, threads=1)
@@ -47,8 +52,11 @@ def read_project(folder, seed: int, given: dict, domain: str | None = None):
         number_cues=spec.number_cues,
         ignored_intents=spec.ignored_intents,
     )
-    train = Generator(project, interpreter, seed).dialogs(int(generate.get("samples", SAMPLES)))
-    dev = Generator(project, interpreter, seed + 7919).dialogs(int(generate.get("dev_samples", DEV_SAMPLES)))
+    stories = max(1, len(project.data.stories))
+    samples = generate.get("samples") or max(MIN_SAMPLES, min(SAMPLES, DIALOGUE_BUDGET // stories))
+    train = Generator(project, interpreter, seed).dialogs(int(samples))
+    dev_samples = generate.get("dev_samples") or max(1, min(DEV_SAMPLES, DEV_BUDGET // stories))
+    dev = Generator(project, interpreter, seed + 7919).dialogs(int(dev_samples))
     candidates = [LISTEN, *spec.responses, *spec.actions, *spec.forms]
     said = {t.text for d in train for t in d.turns if t.speaker == "bot"}
     candidates = [c for c in candidates if c in said or c == LISTEN] + sorted(said - set(candidates))
@@ -140,7 +148,7 @@ def intent_templates(project: Project) -> dict[str, dict[str, str]]:
             text.append(ex.text[pos:].replace("{", "(").replace("}", ")"))
             out[name][key] = "".join(text)
     for name in project.domain.intents:  # an intent without examples is still a payload
-        out.setdefault(name, {"": name.replace("_", " ")})
+        out.setdefault(name, {"": payload_words(name)})
     return out
 
 

@@ -19,6 +19,7 @@ TEMPLATE_SLOT = re.compile(r"\{(\w+)\}")  # a slot named in a response's text
 SLOT_LINE = "slot"  # a stored line "slot NAME VALUE": the slot was set
 LOOP_LINE = "active_loop"  # "active_loop FORM" or "active_loop null"
 _PAYLOAD = re.compile(r"^/([\w/.-]+)(\{.*\})?$", re.S)  # Rasa's "/intent{json}" message
+LOOP_ACTIONS = ("action_two_stage_fallback",)  # Rasa's default actions that are loops (active_loop)
 # Rasa's default actions, which every bot has without declaring them (memchat.dialogue.default_actions)
 DEFAULT_ACTIONS = (
     LISTEN,
@@ -82,6 +83,9 @@ class BotSpec:
     slot_types: dict[str, str] = field(default_factory=dict)  # slot -> Rasa type (text, float, bool...)
     action_endpoint: str | None = None  # endpoints.yml's action server URL, where custom actions run
 
+    def has_intent_rule(self, intent: str) -> bool:
+        return any(r["intent"] == intent for r in self.intent_rules)
+
     def payload(self, text: str) -> tuple[str, dict[str, str], str] | None:
         """A message written as Rasa's payload ``/intent`` or ``/intent{"entity": "value"}`` (a
         button's): the intent, its entities, and the text the model reads for it (the intent's
@@ -133,7 +137,7 @@ class BotSpec:
         """listen, response, form, default (one of Rasa's default actions) or action."""
         if action == LISTEN:
             return "listen"
-        if action in self.responses:
+        if action in self.responses or (action.startswith("utter_") and action not in self.actions):
             return "response"
         if action in self.forms:
             return "form"
@@ -184,7 +188,9 @@ class BotSpec:
         """A response as a channel sends it: ``{"text": ...}`` with ``{slot}`` filled, plus its
         ``buttons``, ``image`` or ``custom`` payload. Of its usable variations (``_usable``), one
         picked by ``seed`` (the same turn always says the same)."""
-        variations = self.responses.get(action) or [{"text": action}]
+        variations = self.responses.get(action)
+        if not variations:  # a form's question the domain lacks (Rasa says nothing either)
+            return {}
         pool = self._usable(action, slots) or [v for v in variations if not v.get("condition")] or variations
         chosen = pool[zlib.crc32(seed.encode("utf-8", "replace")) % len(pool)]
         message = {k: v for k, v in chosen.items() if k not in ("text", "condition")}
@@ -279,6 +285,14 @@ def _check_shape(value: object, shape: object, where: str) -> None:
             _check_shape(value[name], item_shape, f"{where}.{name}")
         elif not key.endswith("?"):
             raise ValueError(f"{where}: expected a key '{name}'")
+
+
+FALLBACK_INTENT = "nlu_fallback"  # Rasa's intent for a message NLU is unsure of: no one says it
+
+
+def payload_words(intent: str) -> str:
+    """What an intent without NLU examples reads as, in training and live (``/get_started``)."""
+    return intent.replace("_", " ")
 
 
 def ask_for(form: str, slot: str, actions, responses) -> str:

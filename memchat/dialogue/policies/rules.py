@@ -14,10 +14,11 @@ from memchat.project.rules import follow_up, holds, intent_rule
 from memchat.project.spec import LISTEN
 
 
-def intent_rule_of(dm, text: str, tracker: Tracker) -> dict | None:
-    """The intent rule a message fires: its intent certain, the rule's condition holding, and
-    the bot's last actions before it those the rule names."""
-    intent = dm.interpreter.matcher.certain(text) if text != SILENCE else None
+def intent_rule_of(dm, text: str, tracker: Tracker, intent: str | None = None) -> dict | None:
+    """The intent rule a message fires: its intent certain (or ``intent``, given: a payload's),
+    the rule's condition holding, and the bot's last actions before it those the rule names."""
+    if intent is None:
+        intent = dm.interpreter.matcher.certain(text) if text != SILENCE else None
     if intent is None:
         return None
     events = tracker.events
