@@ -50,8 +50,9 @@ def test_the_tracker_is_the_stored_conversation(bot):
     http = client(bot)
     http.post(WEBHOOK, json={"sender": "ann", "message": "hi"})
     tracker = http.get("/conversations/ann/tracker").json()
-    assert tracker["sender_id"] == "ann" and tracker["latest_message"] == {"text": "hi"}
-    assert [(e["event"], e["seq"], e["text"]) for e in tracker["events"]] == [("user", 1, "hi"), ("bot", 2, GREETING)]
+    assert tracker["sender_id"] == "ann" and tracker["latest_message"]["text"] == "hi"
+    rasa = [(e["event"], e["seq"], e.get("text") or e.get("name")) for e in tracker["events"]]
+    assert rasa == [("user", 1, "hi"), ("action", 2, GREETING), ("bot", 2, GREETING)]
     assert [(e.seq, e.text) for e in bot.history("ann")] == [(1, "hi"), (2, GREETING)]
 
 
@@ -438,13 +439,13 @@ def test_the_chat_page_is_self_contained_and_why_explains_a_bot_message(bot):
     assert "/webhooks/rest/webhook" in html and "localStorage" in html and "/why/" in html
     client.post(WEBHOOK, json={"sender": "w", "message": BOOKING})
     events = client.get("/conversations/w/tracker").json()["events"]
-    said = next(e for e in events if e["speaker"] == "bot" and e["text"] == "i'm on it")
+    said = next(e for e in events if e["event"] == "bot" and e["text"] == "i'm on it")
     why = client.get(f"/conversations/w/why/{said['seq']}?top=3").json()
     assert why["query"]["text"] == BOOKING
     assert len(why["top"]) == 3 and why["top"][0]["candidate"] == "i'm on it"  # the reply it gave
     assert why["hops"] and all(len(h) == len(why["memory"]) for h in why["hops"])
     assert all(abs(sum(h) - 1) < 1e-3 for h in why["hops"] if h)  # attention: a distribution per hop
-    user = next(e for e in events if e["speaker"] == "user")
+    user = next(e for e in events if e["event"] == "user")
     assert client.get(f"/conversations/w/why/{user['seq']}").status_code == 404  # not a bot message
     for path, field in [("/conversations/w/why/two", "seq"), (f"/conversations/w/why/{said['seq']}?top=1e3", "top")]:
         r = client.get(path)

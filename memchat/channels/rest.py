@@ -34,7 +34,9 @@ from starlette.routing import Route
 
 from memchat.channels.guards import REASONS, REDACT_TOKEN, BodyLimit, TokenCheck, error
 from memchat.channels.openapi import BOT_MESSAGE, USER_MESSAGE, Operation, document
+from memchat.dialogue.rasa_tracker import rasa_tracker
 from memchat.errors import MemchatError
+from memchat.project.spec import conversation_state
 from memchat.store.urls import database_trouble
 from memchat.version import __version__
 
@@ -143,20 +145,20 @@ def chat(request: Request) -> Response:
 
 
 def tracker(request: Request) -> Response:
-    """The conversation's stored events, oldest first."""
+    """The conversation as Rasa's tracker: Rasa's events (each with memchat's ``seq``), slots,
+    ``latest_message`` and ``active_loop``; memchat's implicit ``<SILENCE>`` turns are no events."""
     conversation_id = request.path_params["conversation_id"]
-    events = request.app.state.bot.store.events(conversation_id)  # a conversation has events from its first turn
+    bot = request.app.state.bot
+    events = bot.store.events(conversation_id)  # a conversation has events from its first turn
     if not events:
         raise HTTPException(404, f"conversation '{conversation_id}': not found")
-    latest_user = next((e for e in reversed(events) if e.speaker == "user"), None)
-    return JSONResponse(
-        {
-            "sender_id": conversation_id,
-            "latest_message": {"text": latest_user.text} if latest_user else None,
-            "latest_event_time": events[-1].timestamp,
-            "events": [{"event": e.speaker, **e.to_dict()} for e in events],
-        }
+    manager = bot.manager
+    spec = manager.spec
+    slots, active = (
+        conversation_state(((e.speaker, e.text) for e in events), spec.initial_slots) if spec else ({}, None)
     )
+    intent_of = manager.interpreter.matcher.intent if manager.interpreter is not None else None
+    return JSONResponse(rasa_tracker(conversation_id, events, spec, slots, active, intent_of))
 
 
 def status(request: Request) -> Response:

@@ -22,7 +22,7 @@ import urllib.request
 from memchat.dialogs import KB
 from memchat.dialogue.rasa_tracker import rasa_tracker, typed
 from memchat.dialogue.turn import FALLBACK, Reply, TurnState
-from memchat.project.spec import SLOT_LINE, slot_text
+from memchat.project.spec import SLOT_LINE, conversation_state, slot_text
 from memchat.store.event import Event
 from memchat.version import __version__
 
@@ -114,9 +114,14 @@ def validate_form(dm, turn: TurnState, form: str, candidates: dict[str, str]) ->
     ]
     reply = Reply(f"validate_{form}", None)
     result = call(dm, turn, reply.text, tracker)
-    if result is None:
+    if result is None:  # not validated: the slots go back to what they were before the message
         fallback(dm, turn, reply)
-        return
+        before, _ = conversation_state(
+            ((e.speaker, e.text) for e in t.events if e.seq <= turn.base_seq), dm.spec.initial_slots
+        )
+        result = {
+            "events": [{"event": "slot", "name": n, "value": typed(before.get(n), types.get(n))} for n in candidates]
+        }
     apply(dm, turn, reply, result)
 
 

@@ -33,9 +33,9 @@ from memchat.dialogue.babi_turn import speak
 from memchat.dialogue.default_actions import run_default_action
 from memchat.dialogue.policies import POLICIES, Decision, Policy
 from memchat.dialogue.policies.rules import intent_rule_of
-from memchat.dialogue.reading import lead_of, slots_said
+from memchat.dialogue.reading import lead_of, slots_said, unknown_for_form
 from memchat.dialogue.text import check_conversation_id, check_message_id, clean_text
-from memchat.dialogue.turn import Reply, Tracker, TurnState, in_memory
+from memchat.dialogue.turn import FALLBACK, Reply, Tracker, TurnState, in_memory
 from memchat.errors import MemchatError
 from memchat.nn.ranker import Ranker, Ranking
 from memchat.plugins import PluginFailure, call_each, failures_data
@@ -165,6 +165,8 @@ class DialogueManager:
             requested = self.requested(active, slots)
             payload = self.spec.payload((event.data or {}).get("original", event.text))
             changed, said = slots_said(self, conversation_id, event.text, slots, failures, active, requested, payload)
+            if active is not None and f"validate_{active}" in self.spec.actions and self.run_custom_actions:
+                changed.update(unknown_for_form(self, event.text, active, requested, changed))
             new = [self.slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update({s: slot_text(v) for s, v in changed.items()})
             tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)

@@ -3,7 +3,8 @@
 
 memchat's inner details stay inside: the implicit ``<SILENCE>`` turns between two bot actions
 are no events here, slot and form lines become ``slot`` and ``active_loop`` events, and a slot's
-stored text is given back as its type's value (a float slot's ``4`` is 4.0).
+stored text is given back as its type's value (a float slot's ``4`` is 4.0). Each event also
+carries memchat's ``seq`` (what ``/conversations/{id}/why/{seq}`` explains).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ def typed(value: str | None, kind: str | None):
     """A slot's stored text as Rasa gives it for a slot of type ``kind``."""
     if is_unset(value):
         return None
-    if kind == "bool":
-        return value == "true" if value in ("true", "false") else value
+    if value in ("true", "false"):  # a from_intent mapping's true sets a text slot to True, in Rasa too
+        return value == "true"
     if kind == "float":
         try:
             return float(value)
@@ -39,47 +40,32 @@ def rasa_events(events: list[Event], spec: BotSpec | None, intent_of=None) -> li
     out: list[dict] = []
     types = spec.slot_types if spec else {}
     for e in events:
-        data = e.data or {}
+        data, at = e.data or {}, {"timestamp": e.timestamp, "seq": e.seq}
         if e.speaker == USER:
             if data.get("implicit") or e.text == SILENCE:
                 continue
             text = data.get("original", e.text)
             intent = intent_of(e.text) if intent_of else None
             parse = {"text": text, "intent": {"name": intent, "confidence": 1.0 if intent else 0.0}, "entities": []}
-            out.append(
-                {
-                    "event": "user",
-                    "timestamp": e.timestamp,
-                    "text": text,
-                    "parse_data": parse,
-                    "metadata": data.get("metadata") or {},
-                    "message_id": data.get("message_id"),
-                }
-            )
+            metadata = data.get("metadata") or {}
+            out.append({"event": "user", "text": text, "parse_data": parse, "metadata": metadata, **at})
+            if data.get("message_id"):
+                out[-1]["message_id"] = data["message_id"]
         elif e.speaker == BOT:
-            out.append(
-                {"event": "action", "timestamp": e.timestamp, "name": e.text, "policy": None, "confidence": None}
-            )
+            out.append({"event": "action", "name": e.text, "policy": None, "confidence": None, **at})
             message = data.get("message")
+            if spec is None and e.text != LISTEN and not e.text.startswith("api_call"):
+                message = {"text": e.text}  # a dialog bAbI bot's reply is its text
             if message and e.text != LISTEN:
-                out.append(
-                    {
-                        "event": "bot",
-                        "timestamp": e.timestamp,
-                        "text": message.get("text"),
-                        "data": {k: v for k, v in message.items() if k != "text"},
-                        "metadata": {},
-                    }
-                )
+                payload = {k: v for k, v in message.items() if k != "text"}
+                out.append({"event": "bot", "text": message.get("text"), "data": payload, "metadata": {}, **at})
         elif e.speaker == KB:
             head, _, rest = e.text.partition(" ")
             if head == SLOT_LINE:
                 name, _, value = rest.partition(" ")
-                out.append(
-                    {"event": "slot", "timestamp": e.timestamp, "name": name, "value": typed(value, types.get(name))}
-                )
+                out.append({"event": "slot", "name": name, "value": typed(value, types.get(name)), **at})
             elif head == LOOP_LINE:
-                out.append({"event": "active_loop", "timestamp": e.timestamp, "name": None if rest == "null" else rest})
+                out.append({"event": "active_loop", "name": None if rest == "null" else rest, **at})
     return out
 
 

@@ -50,3 +50,16 @@ def slots_said(
         if slots.get(slot) != slot_text(value):
             changed[slot] = value
     return changed, set(said)
+
+
+def unknown_for_form(dm, text: str, form: str, requested: str | None, changed: dict) -> dict[str, str]:
+    """Values the bot has no record of ("klingon food") for the slots of a form its project
+    validates (``validate_<form>`` on the action server): set, as Rasa's entity extractor would,
+    for the validator to accept or refuse with its own message."""
+    asked = next(iter(dm.spec.slot_entities.get(requested) or []), None) if requested else None
+    out = {}
+    for entity, words in dm.interpreter.unknown_values(text, asked):
+        for slot in dm.spec.forms.get(form, ()):
+            if entity in dm.spec.slot_entities.get(slot, ()) and slot not in changed and slot not in out:
+                out[slot] = words
+    return out

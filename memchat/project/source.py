@@ -18,7 +18,7 @@ from memchat.project.spec import LISTEN, TEMPLATE_SLOT, BotSpec, payload_words
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
 # at most about this many training dialogues in all, unless [generate] samples says: a project of
 # 300 stories (Rasa's Sara) samples each fewer times (never under MIN_SAMPLES) and trains in a minute
-DIALOGUE_BUDGET = 4000
+DIALOGUE_BUDGET = 3000
 MIN_SAMPLES = 8
 DEV_BUDGET = 400  # dev dialogues in all, likewise (a dev pass each epoch)
 # A project's dev dialogues come from its own stories, so dev accuracy saturates long before the
