@@ -87,6 +87,7 @@ def test_formbot_books_in_everyday_words_with_its_own_action_server(bundles, tmp
     server = subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port)],
         cwd=PROJECTS / "formbot",
+        start_new_session=True,  # sanic signals its process group as it stops: not pytest's
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
