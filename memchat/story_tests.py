@@ -78,20 +78,15 @@ def _same(expected: str, predicted: str) -> bool:
     return predicted == expected or predicted.startswith(expected + "/")
 
 
-def run_tests(
-    manager: DialogueManager, stories: list[Story], examples: dict | None = None, e2e: bool = True
-) -> TestReport:
+def run_tests(manager: DialogueManager, stories: list[Story], e2e: bool = True) -> TestReport:
     """Each story through the bot. ``e2e``: a user step is sent as the user typed it (Rasa's
     ``--e2e``); otherwise as its intent and entities (``/intent{"entity": "value"}``, Rasa's core
-    test), text only where the step has no intent. ``examples``: the project's NLU examples, for
-    steps with neither text nor a payload the bot reads. Custom actions do not run (as in Rasa's
+    test), text only where the step has no intent. Custom actions do not run (as in Rasa's
     evaluation): the story's ``slot_was_set`` steps say what they did."""
     run = uuid.uuid4().hex[:8]
     was, manager.run_custom_actions = manager.run_custom_actions, False
     try:
-        return TestReport(
-            [_run_story(manager, story, f"test-{run}-{i}", examples or {}, e2e) for i, story in enumerate(stories)]
-        )
+        return TestReport([_run_story(manager, story, f"test-{run}-{i}", e2e) for i, story in enumerate(stories)])
     finally:
         manager.run_custom_actions = was
 
@@ -103,16 +98,14 @@ def _steps(story: Story) -> list[Step]:
     return out
 
 
-def _said(step: Step, examples: dict, e2e: bool, payloads) -> str:
-    """What the test sends for a user step: the payload of its intent, unless ``e2e`` or the bot
-    has no payload for it (a retrieval intent's ``faq``: the text says which question)."""
+def _said(step: Step, e2e: bool, payloads) -> str:
+    """What the test sends for a user step (the reader gives each an intent, a text or both): the
+    payload of its intent, unless ``e2e`` or the bot has no payload for it (a retrieval intent's
+    ``faq``: the text says which question)."""
     if step.user is not None and (e2e or not step.name or step.name not in payloads):
         return step.user.text
-    if step.name:
-        entities = {e: v for e, v in step.entities if v is not None}
-        return f"/{step.name}{json.dumps(entities) if entities else ''}"
-    said = examples.get(step.name) or []
-    return said[0].text if said else step.name
+    entities = {e: v for e, v in step.entities if v is not None}
+    return f"/{step.name}{json.dumps(entities) if entities else ''}"
 
 
 def _closes(steps: list[Step], k: int) -> bool:
@@ -124,7 +117,7 @@ def _closes(steps: list[Step], k: int) -> bool:
     return len(loops) == 2 and all(s.kind == "active_loop" for s in loops) and bool(loops[0].name) and not loops[1].name
 
 
-def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict, e2e: bool) -> StoryResult:
+def _run_story(manager: DialogueManager, story: Story, cid: str, e2e: bool) -> StoryResult:
     result = StoryResult(story)
     turn, listening = None, True
     steps = _steps(story)
@@ -134,7 +127,7 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, examples: dict,
                 action, ranking = manager.next_action(turn)
                 result.checked.append((None, LISTEN, action))
                 manager.take(turn, LISTEN, ranking)
-            turn = _begin(manager, turn, cid, clean_text(_said(step, examples, e2e, manager.spec.intent_templates)))
+            turn = _begin(manager, turn, cid, clean_text(_said(step, e2e, manager.spec.intent_templates)))
             listening = False
         elif step.kind == "action":
             if turn is None:

@@ -132,7 +132,7 @@ def test_command(
         bot = Bot.load(bundle, db=str(Path(tmp) / "test.db"))
         if bot.manager.spec is None:
             raise MemchatError(f"{bundle}: not the bundle of a bot project")
-        report = run_tests(bot.manager, stories, proj.data.examples, e2e=e2e)
+        report = run_tests(bot.manager, stories, e2e=e2e)
         bot.close()
     failed = write_failed_stories(report, out / "failed_test_stories.yml")
     write_json(story_report(report), out / "story_report.json")

@@ -52,15 +52,19 @@ def domain_json(spec) -> dict:
     }
 
 
+def tracker_of(dm, turn: TurnState, events: list[Event], active_loop: str | None) -> dict:
+    """The turn's conversation as Rasa's tracker, with ``events`` (memchat's) and ``active_loop``."""
+    intent_of = dm.interpreter.matcher.intent if dm.interpreter is not None else None
+    return rasa_tracker(turn.conversation_id, events, dm.spec, turn.tracker.slots, active_loop, intent_of)
+
+
 def call(dm, turn: TurnState, action: str, tracker: dict | None = None) -> dict | None:
     """Rasa's request for ``action``; its answer, or None (logged) when the server failed."""
     url = endpoint(dm)
-    t = turn.tracker
-    intent_of = dm.interpreter.matcher.intent if dm.interpreter is not None else None
     body = {
         "next_action": action,
         "sender_id": turn.conversation_id,
-        "tracker": tracker or rasa_tracker(turn.conversation_id, t.events, dm.spec, t.slots, t.active_loop, intent_of),
+        "tracker": tracker or tracker_of(dm, turn, turn.tracker.events, turn.tracker.active_loop),
         "domain": domain_json(dm.spec),
         "version": RASA_VERSION,
     }
@@ -104,9 +108,7 @@ def validate_form(dm, turn: TurnState, form: str, candidates: dict[str, str]) ->
         head, _, rest = e.text.partition(" ")
         return e.speaker == KB and e.seq > turn.base_seq and head == SLOT_LINE and rest.split(" ")[0] in candidates
 
-    events = [e for e in t.events if not candidate(e)]
-    intent_of = dm.interpreter.matcher.intent if dm.interpreter is not None else None
-    tracker = rasa_tracker(turn.conversation_id, events, dm.spec, t.slots, form, intent_of)
+    tracker = tracker_of(dm, turn, [e for e in t.events if not candidate(e)], form)
     types = dm.spec.slot_types
     tracker["events"] += [
         {"event": "slot", "name": name, "value": typed(value, types.get(name)), "timestamp": None}

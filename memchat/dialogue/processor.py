@@ -156,21 +156,20 @@ class DialogueManager:
         and kept with the turn; the caller holds the conversation's lock, and ``commit`` stores
         the whole turn at once. ``history``: the conversation's events, when the caller has read them."""
         failures: list[PluginFailure] = []
-        event = self.user_event(conversation_id, text, failures, message_id, metadata)
+        event, payload = self.user_event(conversation_id, text, failures, message_id, metadata)
         tracker, new, form_goes_on, lead = None, [event], False, None
         window = self.ranker.memory_size + 1
         if self.spec is not None:
             history = self.store.events(conversation_id) if history is None else history
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
             requested = self.requested(active, slots)
-            payload = self.spec.payload((event.data or {}).get("original", event.text))
             changed, said = slots_said(self, conversation_id, event.text, slots, failures, active, requested, payload)
             if active is not None and f"validate_{active}" in self.spec.actions and self.run_custom_actions:
                 changed.update(unknown_for_form(self, event.text, active, requested, changed))
             new = [self.slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update({s: slot_text(v) for s, v in changed.items()})
-            tracker = Tracker(conversation_id, slots, active, event.text, self.spec, history)
-            tracker.events = list(history)
+            # a copy: the turn's events go onto it (``number``), not onto the store's list
+            tracker = Tracker(conversation_id, slots, active, event.text, self.spec, list(history))
             form_goes_on = active is not None and bool(set(changed) & set(self.spec.forms.get(active, ())))
             lead = lead_of(self, event.text, changed, requested)
             intent = payload[0] if payload else None  # a payload's intent is given, not guessed
@@ -271,8 +270,9 @@ class DialogueManager:
         failures: list[PluginFailure],
         message_id: str | None = None,
         metadata: dict | None = None,
-    ) -> Event:
-        """The user turn as stored: rewritten by the plugins in turn; the original kept in its data."""
+    ) -> tuple[Event, tuple[str, dict, str] | None]:
+        """The user turn as stored: rewritten by the plugins in turn; the original kept in its data.
+        With it, the payload the (rewritten) text is, if any (``BotSpec.payload``: ``/greet``)."""
         said, args = text, {"conversation_id": conversation_id, "text": text}
         for plugin, new in call_each(self.pm, "rewrite_user_turn", failures, args):
             try:
@@ -288,7 +288,7 @@ class DialogueManager:
             data["message_id"] = message_id
         if metadata:
             data["metadata"] = metadata
-        return Event(USER, text, data or None)
+        return Event(USER, text, data or None), payload
 
     def answered(self, conversation_id: str, message_id: str, events: list[Event] | None = None) -> list[Reply] | None:
         """The replies already stored for the user message ``message_id``, or None if it is new:

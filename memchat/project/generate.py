@@ -98,7 +98,7 @@ class Generator:
             for s in self.data.stories
             if not (s.steps and s.steps[0].kind == "checkpoint")
             and not (is_follow_up(s) and len(s.steps) == 1)
-            and not self._unsaid(s)
+            and not self._left_out(s)
         ]
         for story in starts:
             for _ in range(samples):
@@ -112,15 +112,13 @@ class Generator:
                 out.append(Dialog(state.turns, source=story.at.split(":")[0], line=int(story.at.split(":")[-1])))
         return out
 
-    def _unsaid(self, story: Story) -> bool:
-        """Whether the story has a user step of an intent no NLU example says (Project.unsaid),
-        or runs a loop that is no form of the domain: it is left out of training."""
+    def _left_out(self, story: Story) -> bool:
+        """Whether the story is left out of training: it has a user step of ``nlu_fallback`` (which
+        no one says), or runs a loop that is no form of the domain (Rasa's two-stage fallback)."""
         steps = [o for s in story.steps for o in ([s] if s.kind != "or" else [x[0] for x in s.options])]
         loops = [s.name for s in [*story.condition, *steps] if s.kind == "active_loop" and s.name]
-        return any(s.kind == "intent" and s.user is None and s.name == FALLBACK_INTENT for s in steps) or any(
-            name not in self.domain.forms
-            for name in loops  # Rasa's two-stage fallback loop: not memchat's
-        )
+        fallback = any(s.kind == "intent" and s.user is None and s.name == FALLBACK_INTENT for s in steps)
+        return fallback or any(name not in self.domain.forms for name in loops)
 
     def _prefix(self, state: _State, starts: list[Story]) -> None:
         """The beginning of another story, up to a point where the bot listens and no form is on."""
