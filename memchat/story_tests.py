@@ -98,12 +98,17 @@ def _steps(story: Story) -> list[Step]:
     return out
 
 
-def _said(step: Step, e2e: bool, payloads) -> str:
-    """What the test sends for a user step (the reader gives each an intent, a text or both): the
-    payload of its intent, unless ``e2e`` or the bot has no payload for it (a retrieval intent's
-    ``faq``: the text says which question)."""
-    if step.user is not None and (e2e or not step.name or step.name not in payloads):
+def _said(step: Step, e2e: bool, manager: DialogueManager) -> str:
+    """What the test sends for a user step (the reader gives each an intent, a text or both): with
+    ``e2e``, the text; else the payload of its intent, or the step's own text where the bot reads
+    that text as the step's intent anyway (memchat's model reads words, not intents: the
+    story's own words are the intent's truest rendering)."""
+    if step.user is not None and (e2e or not step.name or step.name not in manager.spec.intent_templates):
         return step.user.text
+    if step.user is not None and manager.interpreter is not None:
+        read = manager.interpreter.matcher.intent(step.user.text) or ""
+        if read.split("/")[0] == step.name.split("/")[0]:
+            return step.user.text
     entities = {e: v for e, v in step.entities if v is not None}
     return f"/{step.name}{json.dumps(entities) if entities else ''}"
 
@@ -127,7 +132,7 @@ def _run_story(manager: DialogueManager, story: Story, cid: str, e2e: bool) -> S
                 action, ranking = manager.next_action(turn)
                 result.checked.append((None, LISTEN, action))
                 manager.take(turn, LISTEN, ranking)
-            turn = _begin(manager, turn, cid, clean_text(_said(step, e2e, manager.spec.intent_templates)))
+            turn = _begin(manager, turn, cid, clean_text(_said(step, e2e, manager)))
             listening = False
         elif step.kind == "action":
             if turn is None:

@@ -142,3 +142,15 @@ def test_formbot_books_in_everyday_words_with_its_own_action_server(bundles, tmp
         bot.close()
     finally:
         stop(server)
+
+
+@pytest.mark.parametrize("name", ["moodbot", "formbot"])
+def test_our_held_out_stories_are_held_out(name):
+    """bench/heldout/: no user text of ours is an example the bot trains on (its own, or a
+    wording of memchat's banks of dialogue acts): the held-out figures measure new wording."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from heldout import HERE, check_held_out
+
+    stories = read_data(sorted((HERE / name).glob("*.yml")), HERE, test=True).stories
+    assert len(stories) >= 10
+    assert check_held_out(Project.read(PROJECTS / name), stories) == []

@@ -80,9 +80,14 @@ def start(ctx: click.Context, folder: Path, db: str | None, retrain: bool) -> No
     ctx.invoke(repl, model=bundle, db=db, kb=kb)
 
 
+def _story_files(folder: Path) -> list[Path]:
+    """The YAML files in a folder of test stories, as Rasa's ``--stories DIR`` reads them."""
+    return sorted(p for ext in ("*.yml", "*.yaml") for p in folder.rglob(ext))
+
+
 @cli.command(name="test")
 @click.argument("project", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="A bundle  [default: the project's, trained if stale]")
 @click.option(
     "--out",
@@ -111,7 +116,7 @@ def test_command(
     domain: str | None,
     as_json: bool,
 ) -> None:
-    """Run the test stories of PROJECT (tests/*.yml, or FILES) through its bot, as `rasa test`
+    """Run the test stories of PROJECT (tests/*.yml, or FILES: files or folders) through its bot, as `rasa test`
     does: each user step as its intent and entities (or, with --e2e, as the user typed it), the
     story's actions predicted one by one; per-action and per-story accuracy, the confusions, the
     failed stories written in Rasa's format to OUT/failed_test_stories.yml and the figures to
@@ -124,7 +129,8 @@ def test_command(
     from memchat.story_tests import run_tests, story_report, write_failed_stories, write_json
 
     proj = Project.read(project, domain=domain)
-    stories = read_data([Path(f) for f in files], Path.cwd(), test=True).stories if files else proj.tests.stories
+    paths = [p for f in files for p in (_story_files(f) if f.is_dir() else [f])]
+    stories = read_data(paths, Path.cwd(), test=True).stories if files else proj.tests.stories
     if not stories:
         raise MemchatError(f"{project}: no test stories (tests/*.yml, or name the files)")
     bundle = model or ensure_bundle(ctx, project, domain=domain)

@@ -34,6 +34,8 @@ import numpy as np
 from memchat import sparse
 from memchat.dialogs import BOT, KB, SPEAKERS, Dialog, KBFact, parse_kb_result
 from memchat.nn.entities import MATCH_KINDS, EntityTable, SlipIndex, near_words, tokenize
+from memchat.nn.word_classes import WORDS as CLASS_WORDS
+from memchat.nn.word_classes import classes
 
 PAD = "<pad>"
 SPEAKER_INDEX = {s: i for i, s in enumerate(SPEAKERS)}
@@ -111,6 +113,8 @@ class Featurizer:
         self.candidate_index = {c: i for i, c in enumerate(self.candidates)}
         # what a candidate is embedded by: its own text, or (a project's action) its name and words
         self.candidate_texts = list(candidate_texts) if candidate_texts is not None else self.candidates
+        # the word classes' words (word_classes.py), when the vocabulary has them (a project's)
+        self.class_ids = {w: vocab.ids[w] for w in CLASS_WORDS if w in vocab.ids}
         # the word of each entity's type ("<R_cuisine>"), when the vocabulary has type words
         type_words = [vocab.ids.get(type_word(t), 0) for t in entities.types]
         self.entity_type_word = [type_words[t] for t in entities.type_of]  # entity id -> word id or 0
@@ -179,7 +183,7 @@ class Featurizer:
         words |= {w for text in candidate_texts for w in tokenize(text)}
         types = [type_word(t) for t in entities.types] if context else []
         return cls(
-            Vocabulary(sorted(words) + types),
+            Vocabulary(sorted(words) + types + list(CLASS_WORDS if context else ())),
             entities,
             candidates,
             context,
@@ -217,6 +221,8 @@ class Featurizer:
         for e in self.entities.find(tokens) if entities is None else entities:
             if w := self.entity_type_word[e]:
                 ids.append(w)
+        if self.class_ids:
+            ids += [self.class_ids[c] for c in classes(tokens)]
         if self.subwords:
             base = len(self.vocab)
             for t in tokens:

@@ -29,6 +29,7 @@ class Example:
 
     text: str
     entities: list[tuple[int, int, str, str]] = field(default_factory=list)  # (start, end, entity, value)
+    banked: bool = False  # a wording of memchat's banks of dialogue acts (acts.py), not the author's
 
     @property
     def entity_types(self) -> frozenset[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memchat.errors import MemchatError
+from memchat.project.acts import extend as extend_acts
 from memchat.project.data import TrainingData, read_data
 from memchat.project.domain import Domain, read_domain
 from memchat.project.numbers import SUPPORTED, duckling_dimensions
@@ -81,6 +82,7 @@ class Project:
         test_files = sorted((folder / "tests").glob("*.yml")) if with_tests and (folder / "tests").is_dir() else []
         tests = read_data(test_files, folder, test=True)
         settings = read_settings(folder)
+        acts_notes = extend_acts(data.examples, settings.get("acts"), f"{folder / SETTINGS}", domain.intents)
         domain.merge(data.responses, "data")  # responses in data files (retrieval intents')
         domain.notes += data.responses.notes
         for text in [
@@ -94,7 +96,7 @@ class Project:
             for name in RASA_FILES[:1]
             if (folder / name).is_file()
         ] + domain.notes
-        project.notes += _unsaid_intents(project)
+        project.notes += acts_notes + _unsaid_intents(project)
         project.duckling, unsupported = duckling_dimensions(folder)
         if unsupported:
             project.notes.append(
@@ -179,9 +181,9 @@ def read_settings(folder: Path) -> dict:
         settings = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise MemchatError(f"{path}: not valid TOML: {e}") from None
-    unknown = set(settings) - {"train", "generate", "kb", "rules"}
+    unknown = set(settings) - {"train", "generate", "kb", "rules", "acts"}
     if unknown:
-        raise MemchatError(f"{path}: [{sorted(unknown)[0]}]: unknown table (train, generate, kb, rules)")
+        raise MemchatError(f"{path}: [{sorted(unknown)[0]}]: unknown table (train, generate, kb, rules, acts)")
     rules = settings.get("rules", {})
     if not isinstance(rules, dict):
         raise MemchatError(f"{path}: rules: expected a table [rules]")

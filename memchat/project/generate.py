@@ -82,6 +82,11 @@ class Generator:
         (drawn at random, the default bot's 80 draws of its 44 off-topic examples left 8 out)."""
         if self.trial:  # a prefix, cut at a random point: what it drew may be thrown away
             return self.rng.choice(items)
+        own, banked = _split(items)
+        if own and banked:  # the author's examples and the banks' wordings in turn (acts.py)
+            turn = self.decks.setdefault((key, "turn"), [0])
+            turn[0] += 1
+            key, items = ((key, "banked"), banked) if turn[0] % 2 == 0 else ((key, "own"), own)
         deck = self.decks.get(key)
         if not deck:
             deck = self.decks[key] = list(items)
@@ -353,3 +358,13 @@ class Generator:
         if state.turns and state.turns[-1].speaker != USER:
             state.turns.append(Turn(USER, SILENCE, 0))
         state.turns.append(Turn(BOT, action, 0))
+
+
+def _split(items: list) -> tuple[list, list]:
+    """``items`` (examples, or (intent, example) pairs) as the author's and the banks' (acts.py):
+    dealt in turn, the banks widen an intent's wording and every one of the author's examples is
+    still dealt within twice their number."""
+    own, banked = [], []
+    for it in items:
+        (banked if (it[1] if isinstance(it, tuple) else it).banked else own).append(it)
+    return own, banked

@@ -133,23 +133,51 @@ def bot_spec(project: Project) -> BotSpec:
 
 
 def intent_templates(project: Project) -> dict[str, dict[str, str]]:
-    """For each intent, the first NLU example of each set of entities it is annotated with, its
-    values as ``{entity}``: what a payload message (``/inform{"cuisine": "thai"}``) reads as."""
-    out: dict[str, dict[str, str]] = {}
+    """For each intent, its most typical NLU example of each set of entities it is annotated
+    with, its values as ``{entity}``: what a payload message (``/inform{"cuisine": "thai"}``, a
+    core test's intent) reads as. A retrieval intent's sub-intents (``faq/ee``) give ``faq`` too."""
+    grouped: dict[str, list] = {}
     for name, examples in project.data.examples.items():
+        grouped.setdefault(name, []).extend(examples)
+        if "/" in name:
+            grouped.setdefault(name.split("/")[0], []).extend(examples)
+    out: dict[str, dict[str, str]] = {}
+    for name, examples in grouped.items():
+        by_key: dict[str, list] = {}
         for ex in examples:
-            key = ",".join(sorted(ex.entity_types))
-            if key in out.setdefault(name, {}):
-                continue
-            text, pos = [], 0
-            for start, end, entity, _ in sorted(ex.entities):
-                text += [ex.text[pos:start].replace("{", "(").replace("}", ")"), "{" + entity + "}"]
-                pos = end
-            text.append(ex.text[pos:].replace("{", "(").replace("}", ")"))
-            out[name][key] = "".join(text)
+            by_key.setdefault(",".join(sorted(ex.entity_types)), []).append(ex)
+        out[name] = {key: _template(_typical(exs)) for key, exs in by_key.items()}
     for name in project.domain.intents:  # an intent without examples is still a payload
         out.setdefault(name, {"": payload_words(name)})
     return out
+
+
+def _typical(examples: list) -> object:
+    """The example nearest the centroid of all of them by word counts (the first of equals): the
+    intent's usual wording, not whatever its author wrote first ("whats [playground](product)")."""
+    if len(examples) <= 2:
+        return examples[0]
+    bags = [Counter(tokenize(ex.text)) for ex in examples]
+    centre = Counter()
+    for bag in bags:
+        norm = sum(v * v for v in bag.values()) ** 0.5 or 1.0
+        for w, v in bag.items():
+            centre[w] += v / norm
+    scores = []
+    for bag in bags:
+        norm = sum(v * v for v in bag.values()) ** 0.5 or 1.0
+        scores.append(sum(v * centre[w] for w, v in bag.items()) / norm)
+    return examples[max(range(len(examples)), key=lambda i: (scores[i], -i))]
+
+
+def _template(ex) -> str:
+    """An example's text with each entity as ``{entity}``."""
+    text, pos = [], 0
+    for start, end, entity, _ in sorted(ex.entities):
+        text += [ex.text[pos:start].replace("{", "(").replace("}", ")"), "{" + entity + "}"]
+        pos = end
+    text.append(ex.text[pos:].replace("{", "(").replace("}", ")"))
+    return "".join(text)
 
 
 def action_results(project: Project) -> dict[str, str]:
