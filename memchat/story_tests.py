@@ -82,13 +82,14 @@ def run_tests(manager: DialogueManager, stories: list[Story], e2e: bool = True) 
     """Each story through the bot. ``e2e``: a user step is sent as the user typed it (Rasa's
     ``--e2e``); otherwise as its intent and entities (``/intent{"entity": "value"}``, Rasa's core
     test), text only where the step has no intent. Custom actions do not run (as in Rasa's
-    evaluation): the story's ``slot_was_set`` steps say what they did."""
+    evaluation) on the action server: the story's ``slot_was_set`` steps say what they did.
+    memchat's in-process plugin actions (the knowledge base's) run."""
     run = uuid.uuid4().hex[:8]
-    was, manager.run_custom_actions = manager.run_custom_actions, False
+    was, manager.call_action_server = manager.call_action_server, False
     try:
         return TestReport([_run_story(manager, story, f"test-{run}-{i}", e2e) for i, story in enumerate(stories)])
     finally:
-        manager.run_custom_actions = was
+        manager.call_action_server = was
 
 
 def _steps(story: Story) -> list[Step]:

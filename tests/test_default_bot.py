@@ -122,7 +122,7 @@ def test_after_an_off_topic_reply_the_form_asks_its_question_again(default_bot):
     ask_food = default_bot.respond("o", "book me a table")[-1]
     assert ask_food.startswith("What kind of food")
     manager = _preferring(default_bot, "utter_out_of_scope")  # the model would listen after it
-    said = [r.message["text"] for r in manager.respond("o", "who wrote hamlet") if r.message]
+    said = [r.message["text"] for r in manager.respond("o", "who won the football last night") if r.message]
     assert said == [default_bot.manager.spec.responses["utter_out_of_scope"][0]["text"], ask_food]
 
 
@@ -149,7 +149,7 @@ def test_after_an_off_topic_reply_with_no_booking_under_way_the_bot_waits(defaul
     said += default_bot.respond("t", "yes please")
     assert said[-1].startswith("Done: a table for 2")
     manager = _preferring(default_bot, "utter_out_of_scope", then="utter_searching")  # the model would search again
-    replies = manager.respond("t", "any idea who won the match yesterday?")
+    replies = manager.respond("t", "do you like football")
     assert [r.text for r in replies] == ["utter_out_of_scope"]  # the follow-up rule: then it listens
 
 
@@ -221,3 +221,13 @@ def test_the_suggestion_that_found_none_left_does_not_run_again_with_nothing_cha
     manager = _preferring(default_bot, "action_suggest_restaurant")  # the model would look once more
     replies = manager.respond("l", "hmm let me think")
     assert "action_suggest_restaurant" not in [r.text for r in replies]
+
+
+def test_numbers_in_context_and_the_fallback_when_unsure(default_bot):
+    """Issue 31's misreadings: a party size of any size, a score that is no party size, and a
+    question the bot has no words for answered with utter_default, not a booking."""
+    said = default_bot.respond("n", "book a table for 12 people, thai in paris, moderate")
+    assert said[0] == "Let me look for moderate thai restaurants in paris for 12."
+    assert default_bot.respond("n", "do they take credit cards?") == ["Sorry, I didn't get that."]
+    said = default_bot.respond("n", "10/10, nice. yes please")
+    assert said[-1].startswith("Done: a table for 12 at")  # the 10 of 10/10 is no party size

@@ -717,7 +717,7 @@ def test_how_sure_of_an_intent_a_rule_needs_is_a_project_setting(tmp_path):
     for bad, said in [
         ("sure = 2", "[rules] sure: expected a number from 0 to 1, got 2"),
         ("sure = 'high'", "[rules] sure: expected a number from 0 to 1, got 'high'"),
-        ("certainty = 0.5", "[rules] certainty: unknown setting (sure, margin)"),
+        ("certainty = 0.5", "[rules] certainty: unknown setting (sure, margin, fallback)"),
     ]:
         settings.write_text(before + f"\n[rules]\n{bad}\n")
         with pytest.raises(MemchatError, match=re.escape(f"{settings}: {said}")):

@@ -73,9 +73,10 @@ class DialogueManager:
         self.spec = spec
         self.continue_after = frozenset(continue_after)
         self.policies = policies  # asked in order for a project bot's next action
-        # custom actions run (plugins, the action server); memchat test turns it off, as Rasa's
-        # evaluation runs no action: the story's slot_was_set steps say what they did
-        self.run_custom_actions = True
+        # custom actions run on the project's action server; memchat test turns it off, as Rasa's
+        # evaluation runs none (the story's slot_was_set steps say what they did). memchat's
+        # in-process plugin actions (the knowledge base's search) run either way
+        self.call_action_server = True
         # the actions a follow-up rule runs the knowledge-base search right after ("Let me look
         # for..."): _again refuses them with the search, and looks only at these
         search = ((spec.kb or {}).get("search") if spec else None) or ""
@@ -99,6 +100,7 @@ class DialogueManager:
                 spec.duckling,
                 spec.number_cues,
                 spec.ignored_intents,
+                spec.number_entities,
             )
             if spec
             else None
@@ -164,7 +166,7 @@ class DialogueManager:
             slots, active = conversation_state(((e.speaker, e.text) for e in history), self.spec.initial_slots)
             requested = self.requested(active, slots)
             changed, said = slots_said(self, conversation_id, event.text, slots, failures, active, requested, payload)
-            if active is not None and f"validate_{active}" in self.spec.actions and self.run_custom_actions:
+            if active is not None and f"validate_{active}" in self.spec.actions and self.call_action_server:
                 changed.update(unknown_for_form(self, event.text, active, requested, changed))
             new = [self.slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update({s: slot_text(v) for s, v in changed.items()})
@@ -241,7 +243,7 @@ class DialogueManager:
         if kind == "listen":
             return True
         turn.replies.append(reply)
-        if kind == "action" and self.run_custom_actions:
+        if kind == "action":
             run_custom_action(self, turn, reply)
         elif kind == "default":
             return run_default_action(self, turn, action, reply)

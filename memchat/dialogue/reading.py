@@ -15,13 +15,14 @@ from memchat.project.spec import slot_text
 def lead_of(dm, text: str, changed: dict, requested: str | None) -> tuple[str, dict] | None:
     """What the bot says first (``TurnState.lead``): when the user named a value it has no
     record of, for a slot this message did not set, the domain's ``utter_unknown_SLOT`` if it
-    has one; when the message has no word the bot ever saw, ``utter_default`` if it has one."""
+    has one; when the message has no word the bot ever saw, or the bot is unsure of it
+    (``Interpreter.unsure``), ``utter_default`` if it has one."""
     asked = next(iter(dm.spec.slot_entities.get(requested) or []), None) if requested else None
     for entity, words in dm.interpreter.unknown_values(text, asked):
         for slot, entities in dm.spec.slot_entities.items():
             if entity in entities and slot not in changed and f"utter_unknown_{slot}" in dm.spec.responses:
                 return f"utter_unknown_{slot}", {slot: words}
-    if not changed and FALLBACK in dm.spec.responses and dm.interpreter.unheard(text):
+    if not changed and FALLBACK in dm.spec.responses and (dm.interpreter.unheard(text) or dm.interpreter.unsure(text)):
         return FALLBACK, {}
     return None
 

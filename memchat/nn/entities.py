@@ -246,7 +246,7 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def _one_slip(a: str, b: str) -> bool:
+def one_slip(a: str, b: str) -> bool:
     """Whether ``a`` and ``b`` differ by one letter left out, added or changed, or two swapped."""
     if a == b or abs(len(a) - len(b)) > 1:
         return a == b
@@ -285,4 +285,4 @@ def near_words(token: str, index: SlipIndex) -> set[str]:
     """The words of ``index`` one slip from ``token`` that keep its first letter, or swap its first
     two (people rarely slip on the first letter, and "right" must not become "eight")."""
     keys = {k for v in {token, *_deletions(token)} for k in index.get(v, ())}
-    return {k for k in keys if (k[0] == token[0] or k[:2] == token[1::-1]) and _one_slip(token, k)}
+    return {k for k in keys if (k[0] == token[0] or k[:2] == token[1::-1]) and one_slip(token, k)}

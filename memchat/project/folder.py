@@ -15,7 +15,7 @@ from memchat.errors import MemchatError
 from memchat.project.acts import extend as extend_acts
 from memchat.project.data import TrainingData, read_data
 from memchat.project.domain import Domain, read_domain
-from memchat.project.numbers import SUPPORTED, duckling_dimensions
+from memchat.project.numbers import SUPPORTED, duckling_dimensions, is_number
 from memchat.project.spec import DEFAULT_ACTIONS, FALLBACK_INTENT, LISTEN, LOOP_ACTIONS, TEMPLATE_SLOT, ask_for
 
 NUMBER_WORDS = (
@@ -25,7 +25,7 @@ NUMBER_WORDS = (
 RASA_FILES = ("config.yml", "endpoints.yml", "credentials.yml")  # Rasa's, not memchat's
 SETTINGS = "config.toml"
 # [rules]: when the bot is sure of a message's intent, for intent rules (IntentMatcher.certain)
-RULE_SETTINGS = ("sure", "margin")
+RULE_SETTINGS = ("sure", "margin", "fallback")  # fallback: below it, the nearest example is too far (utter_default)
 
 
 def is_project(folder: Path) -> bool:
@@ -116,10 +116,15 @@ class Project:
         """The NLU synonyms, and the words for numbers when an entity is made of numbers ("six" is 6;
         not "one", which people say of other things: "that one")."""
         out = dict(self.data.synonyms)
-        if any(vals and all(v.isdigit() for v in vals) for vals in self.entity_values().values()):
+        if self.number_entities():
             for n, word in enumerate(NUMBER_WORDS, start=2):
                 out.setdefault(word, str(n))
         return out
+
+    def number_entities(self) -> list[str]:
+        """The entities whose values are all whole numbers, in digits or words ("4", "two"): read
+        in context (``numbers.find``), any size."""
+        return [e for e, vals in self.entity_values().items() if vals and all(is_number(v) for v in vals)]
 
     def content_hash(self) -> str:
         """A hash of every file the bot is trained from: a bundle knows whether its project changed."""
@@ -150,7 +155,7 @@ class Project:
                 if self.kb.rows and entity in self.kb.rows[0]:
                     values[entity].update(dict.fromkeys(r[entity].lower() for r in self.kb.rows if r[entity]))
         for vals in values.values():  # an entity of numbers takes any number a person may say
-            if vals and all(v.isdigit() for v in vals):
+            if vals and all(is_number(v) for v in vals):
                 vals.update(dict.fromkeys(str(n) for n in range(1, 21)))
         canonical = set(self.data.synonyms.values())
         for vals in values.values():  # a synonym's target belongs to the entity whose value it replaces

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from memchat.nn.entities import EntityTable, tokenize
+from memchat.nn.entities import EntityTable, one_slip, tokenize
 from memchat.project.intents import IntentMatcher
 from memchat.project.numbers import find as find_duckling
 
@@ -29,7 +29,10 @@ class Interpreter:
         duckling: list[str] | tuple[str, ...] = (),
         number_cues: list[str] | tuple[str, ...] = (),
         ignored_intents: dict[str, list[str]] | None = None,
+        number_entities: dict[str, list[str]] | None = None,
     ):
+        # entity of numbers -> its cues: a number fills it beside a cue, or when its slot is asked
+        self.number_entities = {e: frozenset(c) for e, c in (number_entities or {}).items()}
         self.ignored = {form: set(i) for form, i in (ignored_intents or {}).items() if i}
         self.table = table
         self.duckling = tuple(duckling)  # Duckling's dimensions found in process (numbers.py)
@@ -37,7 +40,10 @@ class Interpreter:
         self.mappings = slot_mappings
         self.cues = {e: (set(c.get("before", ())), set(c.get("after", ()))) for e, c in (value_cues or {}).items()}
         self.knows = knows  # token -> whether the bot has seen the word (a slip of one counts)
-        sure = intent_sure or {}
+        sure = dict(intent_sure or {})
+        # [rules] fallback: a message whose nearest NLU example is farther than this, naming
+        # nothing, is not understood (Rasa's FallbackClassifier threshold, on memchat's cosine)
+        self.fallback = float(sure.pop("fallback", 0.0))
         self.matcher = (  # the bundle's table, read (BotSpec.from_dict), or one made from the examples
             IntentMatcher.from_index(intent_index, table, **sure)
             if intent_index is not None
@@ -81,6 +87,42 @@ class Interpreter:
                 out.append((cued[0], " ".join(tokens[a:b])))
         return out
 
+    def _numbers(self, text: str, entity: str, cues: frozenset[str]) -> list[tuple[str, bool]]:
+        """(value, cued) of each number of ``text`` for an entity of numbers: in digits or words
+        (``numbers.find``), or else a value of the entity table (a slip: "a group of tree")."""
+
+        def is_cue(word: str) -> bool:  # a cue, or a slip of one ("4 poeple")
+            return word in cues or (len(word) >= 5 and any(len(c) >= 5 and one_slip(word, c) for c in cues))
+
+        out = [(value, cued) for _, value, cued in find_duckling(text, ("number",), is_cue)]
+        if out:
+            return out
+        tokens = tokenize(text)
+        for i, a, b in self.table.spans(tokens):
+            if self.table.types[self.table.type_of[i]] == entity and not any(t.isdigit() for t in tokens[a:b]):
+                near = [tokens[a - 1] if a else "", tokens[b] if b < len(tokens) else ""]
+                out.append((self.table.words_of[i], any(map(is_cue, near))))
+        return out
+
+    def unsure(self, text: str) -> bool:
+        """Whether ``text`` names nothing the bot knows (no entity value; a number only where a
+        word the examples put beside it stands), has a word of four letters or more the bot never
+        saw, and its nearest NLU example is farther than ``[rules] fallback``: "do they take
+        credit cards?" to a bot that books tables."""
+        if not self.fallback or text == "<SILENCE>" or not self.matcher.names:
+            return False
+        tokens = tokenize(text)
+        named = {self.table.types[self.table.type_of[i]] for i, _, _ in self.table.spans(tokens)}
+        if named - set(self.number_entities):
+            return False
+        for entity, cues in self.number_entities.items():
+            if entity in named and any(cued for _, cued in self._numbers(text, entity, cues)):
+                return False
+        if self.knows is not None and all(self.knows(t) for t in tokens if t.isalpha() and len(t) >= 4):
+            return False  # every word known: the model has read messages like it
+        nearest = self.matcher._nearest(text)
+        return not nearest or nearest[0][0] < self.fallback
+
     def unheard(self, text: str) -> bool:
         """Whether ``text`` has words and none the bot ever saw ("zzzz qqqq"): not understood."""
         if self.knows is None or text == "<SILENCE>":
@@ -117,6 +159,14 @@ class Interpreter:
                 return {}
         found = dict(given) if given is not None else dict(self.entities(text))
         loose: dict[str, str] = {}  # Duckling-like numbers with no cue beside them: for the asked slot only
+        if given is None:
+            for entity, cues in self.number_entities.items():  # "for 12 people" is one; "rated 6" is not
+                found.pop(entity, None)
+                for value, cued in self._numbers(text, entity, cues):
+                    if cued and entity not in found:
+                        found[entity] = value
+                    elif not cued and entity not in loose:
+                        loose[entity] = value
         if given is None and self.duckling:
             for entity, value, cued in find_duckling(text, self.duckling, self.number_cues):
                 if entity in found or entity in loose:

@@ -23,6 +23,7 @@ _MONEY = re.compile(
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"[\w']+")
+_TWO = re.compile(r"\btwo\b", re.I)
 
 
 def duckling_dimensions(folder: Path) -> tuple[list[str], list[str]]:
@@ -48,14 +49,17 @@ def duckling_dimensions(folder: Path) -> tuple[list[str], list[str]]:
 def spell_digits(text: str) -> str:
     """``text`` with numbers in words written in digits ("for six people" -> "for 6 people")."""
     try:
-        return alpha2digit(text, "en")
+        text = alpha2digit(text, "en")
     except (ValueError, IndexError):  # text2num gives up on some odd inputs: keep the words
-        return text
+        pass
+    return _TWO.sub("2", text)  # text2num leaves numbers under 3 as words; "one" stays one ("that one")
 
 
-def find(text: str, dimensions: list[str] | tuple[str, ...], cues: set[str] | frozenset[str] = frozenset()):
+def find(text: str, dimensions: list[str] | tuple[str, ...], cues=frozenset()):
     """``(entity, value, cued)`` of each Duckling-like entity in ``text``: ``cued`` when a word of
-    ``cues`` stands right before or after it (numbers only; the others are always cued)."""
+    ``cues`` (a set, or a test of a word) stands right before or after it (numbers only; the
+    others are always cued)."""
+    is_cue = cues if callable(cues) else cues.__contains__
     out = []
     if "email" in dimensions:
         out += [("email", m.group(0), True) for m in _EMAIL.finditer(text)]
@@ -66,10 +70,45 @@ def find(text: str, dimensions: list[str] | tuple[str, ...], cues: set[str] | fr
             out.append(("amount-of-money", _plain(m.group(1) or m.group(2)), True))
     if "number" in dimensions:
         for m in _NUMBER.finditer(digits):
+            if _score(digits, m.start(), m.end()):
+                continue
             before = _WORD.findall(digits[: m.start()].lower())[-1:]
             after = _WORD.findall(digits[m.end() :].lower())[:1]
-            out.append(("number", _plain(m.group(1)), bool(set(before + after) & cues)))
+            out.append(("number", _plain(m.group(1)), any(map(is_cue, before + after))))
     return out
+
+
+_OUT_OF = re.compile(r"^\s*(?:/|out of\b)", re.I)
+_OF_OUT = re.compile(r"(?:/|\bout of)\s*$", re.I)
+
+
+def _score(text: str, start: int, end: int) -> bool:
+    """Whether the number at ``text[start:end]`` is part of a score or a fraction ("10/10", "2 out
+    of 10"): a rating, never a count of anything."""
+    return bool(_OUT_OF.match(text[end:]) or _OF_OUT.search(text[:start]))
+
+
+def entity_cues(examples, entities, least: int = 2) -> dict[str, list[str]]:
+    """For each of ``entities`` (entities of numbers), the words right before or after its
+    annotated values in ``examples`` (NLU examples), seen at least ``least`` times: "for" in "a
+    table for [4](people)", "of" in "a party of [7](people)"."""
+    from collections import Counter
+
+    counts: dict[str, Counter] = {e: Counter() for e in entities}
+    for ex in examples:
+        for start, end, entity, _ in ex.entities:
+            if entity in counts:
+                counts[entity].update(_WORD.findall(ex.text[:start].lower())[-1:])
+                counts[entity].update(_WORD.findall(ex.text[end:].lower())[:1])
+    return {e: sorted(w for w, n in c.items() if n >= least and not w.isdigit()) for e, c in counts.items()}
+
+
+def is_number(value: str) -> bool:
+    """Whether ``value`` is a whole number in digits or words ("12", "twelve")."""
+    return spell_digits(value).strip().isdigit() or value.strip().lower() in _SMALL
+
+
+_SMALL = {"one", "two", "three"}  # alpha2digit leaves the smallest alone
 
 
 def number_cues(texts: list[str], least: int = 2) -> list[str]:

@@ -11,7 +11,7 @@ from memchat.project.folder import Project
 from memchat.project.generate import Generator
 from memchat.project.intents import IntentMatcher
 from memchat.project.interpreter import Interpreter
-from memchat.project.numbers import number_cues
+from memchat.project.numbers import entity_cues, number_cues
 from memchat.project.rules import compile_intent_rules, compile_rules
 from memchat.project.spec import LISTEN, TEMPLATE_SLOT, BotSpec, payload_words
 
@@ -51,6 +51,7 @@ def read_project(folder, seed: int, given: dict, domain: str | None = None):
         duckling=spec.duckling,
         number_cues=spec.number_cues,
         ignored_intents=spec.ignored_intents,
+        number_entities=spec.number_entities,
     )
     stories = max(1, len(project.data.stories))
     samples = generate.get("samples") or max(MIN_SAMPLES, min(SAMPLES, DIALOGUE_BUDGET // stories))
@@ -127,6 +128,9 @@ def bot_spec(project: Project) -> BotSpec:
         number_cues=number_cues([ex.text for exs in project.data.examples.values() for ex in exs])
         if "number" in project.duckling
         else [],
+        number_entities=entity_cues(
+            [ex for exs in project.data.examples.values() for ex in exs], project.number_entities()
+        ),
         slot_types={name: slot.type for name, slot in d.slots.items()},
         action_endpoint=project.action_endpoint,
     )

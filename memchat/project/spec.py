@@ -80,6 +80,9 @@ class BotSpec:
     # the words next to numbers in the NLU examples ("for", "people"): a number beside one fills
     # a number slot the form does not ask for
     number_cues: list[str] = field(default_factory=list)
+    # entity of numbers (a party size) -> the words the NLU examples put beside its values ("for",
+    # "people"): a number fills it only beside one, or when the bot asked for its slot
+    number_entities: dict[str, list[str]] = field(default_factory=dict)
     slot_types: dict[str, str] = field(default_factory=dict)  # slot -> Rasa type (text, float, bool...)
     action_endpoint: str | None = None  # endpoints.yml's action server URL, where custom actions run
 
@@ -228,6 +231,7 @@ SPEC_SHAPES = {
     "intent_templates": {str: {str: str}},
     "duckling": [str],
     "number_cues": [str],
+    "number_entities?": {str: [str]},
     "slot_types": {str: str},
     "action_endpoint": (None, str),
 }
