@@ -226,8 +226,8 @@ def test_the_suggestion_that_found_none_left_does_not_run_again_with_nothing_cha
 def test_numbers_in_context_and_the_fallback_when_unsure(default_bot):
     """Issue 31's misreadings: a party size of any size, a score that is no party size, and a
     question the bot has no words for answered with utter_default, not a booking."""
-    said = default_bot.respond("n", "book a table for 12 people, thai in paris, moderate")
+    said = default_bot.respond("n12", "book a table for 12 people, thai in paris, moderate")
     assert said[0] == "Let me look for moderate thai restaurants in paris for 12."
-    assert default_bot.respond("n", "do they take credit cards?") == ["Sorry, I didn't get that."]
-    said = default_bot.respond("n", "10/10, nice. yes please")
+    assert default_bot.respond("n12", "do they take credit cards?") == ["Sorry, I didn't get that."]
+    said = default_bot.respond("n12", "10/10, nice. yes please")
     assert said[-1].startswith("Done: a table for 12 at")  # the 10 of 10/10 is no party size

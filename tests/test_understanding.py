@@ -73,3 +73,53 @@ def test_the_default_bot_is_unsure_of_what_it_has_no_words_for(default_reader):
     assert default_reader.unsure("do they take credit cards?")
     assert not default_reader.unsure("a table for 12 people")  # names a party size
     assert not default_reader.unsure("italian food in rome")  # names values
+
+
+def _kb_history(*names):
+    """A conversation where the bot suggested ``names`` in turn (Event-likes, as the store gives)."""
+    from memchat.dialogs import BOT, KB
+    from memchat.store.event import Event
+
+    out = []
+    for n in names:
+        out += [Event(BOT, "action_suggest_restaurant"), Event(KB, f"slot restaurant {n}"), Event(BOT, "utter_suggest")]
+    return out
+
+
+KB_TABLE = {
+    "rows": [
+        {"restaurant": n, "rating": str(r)}
+        for n, r in [("Lucky Dumpling House", 9), ("Silver Cafe", 7), ("Wild Tandoor", 5), ("Quiet Dumpling House", 3)]
+    ],
+    "name": "restaurant",
+    "suggest": "action_suggest_restaurant",
+    "search": "action_search_restaurants",
+}
+
+
+@pytest.mark.parametrize(
+    "text, row",
+    [
+        ("go back to the first one, book it", "Lucky Dumpling House"),
+        ("the second one please", "Silver Cafe"),
+        ("the one before sounds better", "Silver Cafe"),
+        ("meh. go back to silver cafe then, book it", "Silver Cafe"),
+        ("ok then I'll take the lucky dumpling one", "Lucky Dumpling House"),  # a word only its name has
+        ("please book Wild Tandoor", "Wild Tandoor"),  # suggested or not, named in full
+        ("the dumpling one", None),  # two suggested names have it: which one?
+        ("yes please", None),
+    ],
+)
+def test_a_mention_points_at_a_suggestion_or_a_row_named_in_full(text, row):
+    from memchat.dialogue.references import referenced
+
+    history = _kb_history("Lucky Dumpling House", "Silver Cafe", "Quiet Dumpling House")
+    found = referenced(text, history, KB_TABLE)
+    assert (found or {}).get("restaurant") == row
+
+
+def test_a_payload_says_the_entities_its_template_lacks():
+    from memchat.project.spec import BotSpec
+
+    spec = BotSpec(intent_templates={"trigger": {"": "trigger it"}})
+    assert spec.payload('/trigger{"retrieval_intent": "chitchat/ask_name"}')[2] == "trigger it chitchat/ask_name"

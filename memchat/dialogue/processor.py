@@ -34,6 +34,7 @@ from memchat.dialogue.default_actions import run_default_action
 from memchat.dialogue.policies import POLICIES, Decision, Policy
 from memchat.dialogue.policies.rules import intent_rule_of
 from memchat.dialogue.reading import lead_of, slots_said, unknown_for_form
+from memchat.dialogue.references import pointed_at
 from memchat.dialogue.text import check_conversation_id, check_message_id, clean_text
 from memchat.dialogue.turn import FALLBACK, Reply, Tracker, TurnState, in_memory
 from memchat.errors import MemchatError
@@ -168,6 +169,8 @@ class DialogueManager:
             changed, said = slots_said(self, conversation_id, event.text, slots, failures, active, requested, payload)
             if active is not None and f"validate_{active}" in self.spec.actions and self.call_action_server:
                 changed.update(unknown_for_form(self, event.text, active, requested, changed))
+            pointed = pointed_at(self.spec, event.text, history, slots)  # "the first one": its row's slots
+            changed.update(pointed)
             new = [self.slot_event(s, v) for s, v in changed.items()] + [event]
             slots.update({s: slot_text(v) for s, v in changed.items()})
             # a copy: the turn's events go onto it (``number``), not onto the store's list
@@ -189,7 +192,7 @@ class DialogueManager:
         turn.turns = [e.turn() for e in (recent + self.number(turn, new))[-window:] if in_memory(e)]
         if self.spec is not None:
             turn.named = any(self.spec.slot_entities.get(s) for s in said)
-            if self.spec.intent_rules and lead is None and not changed and not turn.named:
+            if self.spec.intent_rules and lead is None and not set(changed) - set(pointed) and not turn.named:
                 turn.rule = intent_rule_of(self, event.text, tracker, intent)
         return turn
 

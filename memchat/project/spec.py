@@ -109,6 +109,9 @@ class BotSpec:
         key = ",".join(sorted(entities))
         template = templates.get(key) or templates.get("") or next(iter(templates.values()), m.group(1))
         said = TEMPLATE_SLOT.sub(lambda e: entities.get(e.group(1), e.group(1)), template)
+        unsaid = [v for e, v in sorted(entities.items()) if "{" + e + "}" not in template]
+        if unsaid:  # the rest said after it, as training says an example with fewer entities
+            said = " ".join([said, *unsaid])
         return m.group(1), entities, said
 
     def to_dict(self) -> dict:
