@@ -45,8 +45,17 @@ def run(cmd: list[str], cwd: Path) -> float:
     with open(cwd / f"{Path(cmd[0]).name}.log", "a") as log:
         done = subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed in {cwd} (exit {done.returncode}); see its .log there")
+        lines = (cwd / f"{Path(cmd[0]).name}.log").read_text(errors="replace").splitlines()
+        why = next(
+            (ln for ln in reversed(lines) if ("Error" in ln or "Exception" in ln) and "WARNING" not in ln),
+            f"exit {done.returncode}",
+        )
+        raise Failed(f"{Path(cmd[0]).name} {cmd[1]}: {why.strip()[:200]}")
     return time.perf_counter() - start
+
+
+class Failed(Exception):
+    """A tool refused a project (Rasa's e2ebot needs transformers and a model download)."""
 
 
 def figures(report: Path) -> tuple[int, int, int, int]:
@@ -115,16 +124,21 @@ def main() -> None:
                     if own and own.is_dir():
                         shutil.copytree(own, folder / "own_tests")
                         files.append("own_tests")
-                    got = (
-                        memchat_side(folder, domain, files)
-                        if side == "memchat"
-                        else rasa_side(args.rasa, folder, domain, files)
-                    )
+                    try:
+                        got = (
+                            memchat_side(folder, domain, files)
+                            if side == "memchat"
+                            else rasa_side(args.rasa, folder, domain, files)
+                        )
+                    except Failed as e:
+                        got = {"train": float("nan"), "failed": str(e)}
                     sides[side].append(got)
         for side, runs in sides.items():
             row = {"project": name, "side": side, "train_s": round(statistics.median(r["train"] for r in runs), 1)}
             for key, value in runs[0].items():
-                if key != "train":
+                if key == "failed":
+                    row["failed"] = value
+                elif key != "train":
                     t, e2e = key
                     s, st, a, at = value
                     row[f"{'own' if t == 'own_tests' else 'its'} {'e2e' if e2e else 'core'}"] = f"{s}/{st} ({a}/{at})"

@@ -123,3 +123,17 @@ def test_a_payload_says_the_entities_its_template_lacks():
 
     spec = BotSpec(intent_templates={"trigger": {"": "trigger it"}})
     assert spec.payload('/trigger{"retrieval_intent": "chitchat/ask_name"}')[2] == "trigger it chitchat/ask_name"
+
+
+@pytest.mark.parametrize(
+    "text, cuisine",
+    [
+        ("actually make that chinese not mexican", "chinese"),
+        ("chinese instead of mexican", "chinese"),
+        ("not mexican, chinese", "chinese"),
+        ("change it from mexican to chinese", "chinese"),
+        ("no mexican please", None),
+    ],
+)
+def test_a_value_said_in_a_negation_is_not_taken(default_reader, text, cuisine):
+    assert default_reader.slots_from_text(text).get("cuisine") == cuisine

@@ -44,7 +44,7 @@ for _name, _words in _LISTS.items():
     for _w in _words.split():
         CLASSES[_w] = (*CLASSES.get(_w, ()), _name)
 
-NEGATORS = frozenset("not no never hardly barely without nothing neither nor".split())
+NEGATORS = frozenset("not no never hardly barely without nothing neither nor instead".split())
 FLIP = {"pos": "neg", "neg": "pos"}
 SCOPE = 3  # words a negation reaches
 _STOPS = frozenset(",.;:!?") | {"but", "though", "although"}
@@ -69,6 +69,22 @@ def classes(tokens: Sequence[str]) -> list[str]:
         scope = max(scope - 1, 0)
         for name in CLASSES.get(t, ()):
             out.append(class_word(FLIP.get(name, name) if negated else name))
+        if t in NEGATORS or t.endswith("n't"):
+            scope = SCOPE
+    return out
+
+
+def negated(tokens: Sequence[str]) -> list[bool]:
+    """For each token, whether it stands in a negation's scope ("not mexican", "no nuts"), as
+    ``classes`` flips polarity there."""
+    out, scope = [], 0
+    for t in tokens:
+        if t in _STOPS:
+            scope = 0
+            out.append(False)
+            continue
+        out.append(scope > 0)
+        scope = max(scope - 1, 0)
         if t in NEGATORS or t.endswith("n't"):
             scope = SCOPE
     return out

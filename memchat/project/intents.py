@@ -8,6 +8,7 @@ import numpy as np
 
 from memchat import sparse
 from memchat.nn.entities import EntityTable, tokenize
+from memchat.project.numbers import spell_digits
 
 
 class IntentMatcher:
@@ -121,10 +122,11 @@ class IntentMatcher:
         }
 
     def _grams(self, text: str) -> Counter:
-        tokens = tokenize(text)
+        tokens = tokenize(spell_digits(text))  # "we are six" is "we are 6"
         if self.table is not None:
             for i, start, end in reversed(self.table.spans(tokens)):
                 tokens[start:end] = [f"<{self.table.types[self.table.type_of[i]]}>"]
+        tokens = ["<#>" if t.isdigit() else t for t in tokens]  # any other number: "we are <#>"
         marked = f" {' '.join(tokens)} "
         return Counter([marked[i : i + 3] for i in range(len(marked) - 2)])
 

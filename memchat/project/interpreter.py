@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from memchat.nn.entities import EntityTable, one_slip, tokenize
+from memchat.nn.word_classes import negated
 from memchat.project.intents import IntentMatcher
 from memchat.project.numbers import find as find_duckling
 
@@ -57,6 +58,19 @@ class Interpreter:
         """(entity, value) of each entity said in ``text``, in order; values as the table has them."""
         words = self.table.words_of
         return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
+
+    def _affirmed(self, text: str) -> dict[str, str]:
+        """entity -> its value in ``text``: the last one said outside a negation's scope ("make
+        that chinese, not mexican" and "chinese instead of mexican" are chinese; "change it to
+        thai" is thai)."""
+        tokens = tokenize(text)
+        no = negated(tokens)
+        out: dict[str, str] = {}
+        for i, start, _ in self.table.spans(tokens):
+            entity = self.table.types[self.table.type_of[i]]
+            if not no[start]:
+                out[entity] = self.table.words_of[i]
+        return out
 
     def unknown_values(self, text: str, asked: str | None = None) -> list[tuple[str, str]]:
         """(entity, words) of each value the bot has no record of: a run of up to three words it
@@ -157,7 +171,7 @@ class Interpreter:
             intent = intent if intent is not None else (self.matcher.intent(text) or "")
             if intent.split("/")[0] in self.ignored[active_loop]:
                 return {}
-        found = dict(given) if given is not None else dict(self.entities(text))
+        found = dict(given) if given is not None else self._affirmed(text)
         loose: dict[str, str] = {}  # Duckling-like numbers with no cue beside them: for the asked slot only
         if given is None:
             for entity, cues in self.number_entities.items():  # "for 12 people" is one; "rated 6" is not
