@@ -154,3 +154,19 @@ def test_our_held_out_stories_are_held_out(name):
     stories = read_data(sorted((HERE / name).glob("*.yml")), HERE, test=True).stories
     assert len(stories) >= 10
     assert check_held_out(Project.read(PROJECTS / name), stories) == []
+
+
+def test_formbots_stop_mid_form_is_memoized_from_its_stories():
+    """Both formbot stories with `stop` while the form is on go on with utter_ask_continue: an
+    intent rule while the form is active, not after its own question ("no, please stop")."""
+    from memchat.project.rules import intent_rule
+    from memchat.project.source import bot_spec
+
+    rules = bot_spec(Project.read(PROJECTS / "formbot")).intent_rules
+    memo = [r for r in rules if r.get("memo")]
+    assert [(r["intent"], r["actions"], r["states"][0]["active_loop"]) for r in memo] == [
+        ("stop", ["utter_ask_continue"], "restaurant_form")
+    ]
+    assert intent_rule(rules, "stop", ["restaurant_form", "utter_ask_cuisine"], {}, "restaurant_form", False)
+    assert intent_rule(rules, "stop", ["utter_ask_continue"], {}, "restaurant_form", False) is None
+    assert intent_rule(rules, "stop", [], {}, None, False) is None  # no form on: the model decides

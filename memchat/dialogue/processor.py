@@ -102,6 +102,7 @@ class DialogueManager:
                 spec.number_cues,
                 spec.ignored_intents,
                 spec.number_entities,
+                spell=ranker.featurizer.spell,
             )
             if spec
             else None

@@ -204,6 +204,11 @@ class Featurizer:
             return True
         return self.spelling is not None and self._spell(token) != token
 
+    def spell(self, token: str) -> str:
+        """``token`` as the bot reads it: the one word it knows a slip away, or itself (after
+        ``correct_slips``; before, itself)."""
+        return self._spell(token) if self.spelling is not None else token
+
     def _spell(self, token: str) -> str:
         if len(token) < 4 or token in self.vocab.ids or not token.isalpha() or token in self.entities.ids:
             return token

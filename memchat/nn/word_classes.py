@@ -33,9 +33,9 @@ _LISTS = {
         afternoon evening sup wassup hola bonjour ciao aloha 👋""",
     "bye": """bye goodbye farewell cya later laters ttyl adios cheerio night ciao leaving off""",
     "thanks": """thanks thank thx ty cheers appreciate appreciated grateful ta 🙏""",
-    "yes": """yes yeah yea yep yup ya aye sure certainly definitely absolutely indeed correct right
-        ok okay alright affirmative agreed 👍 👌 ✅""",
-    "no": """no nope nah naw not never negative nay 👎 ❌""",
+    "yes": """yes yeah yea yep yup aye sure certainly definitely absolutely indeed correct ok okay
+        alright affirmative agreed 👍 👌 ✅""",
+    "no": """no nope nah naw never negative nay 👎 ❌""",
     "bot": """bot robot machine computer program software ai automated automatic chatbot artificial
         human person real people""",
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from memchat.nn.entities import EntityTable, one_slip, tokenize
-from memchat.nn.word_classes import negated
+from memchat.nn.word_classes import classes, negated
 from memchat.project.intents import IntentMatcher
 from memchat.project.numbers import find as find_duckling
 
@@ -31,7 +31,9 @@ class Interpreter:
         number_cues: list[str] | tuple[str, ...] = (),
         ignored_intents: dict[str, list[str]] | None = None,
         number_entities: dict[str, list[str]] | None = None,
+        spell=None,
     ):
+        self.spell = spell  # token -> the word it is a slip of (Featurizer.spell), for ``unsure``
         # entity of numbers -> its cues: a number fills it beside a cue, or when its slot is asked
         self.number_entities = {e: frozenset(c) for e, c in (number_entities or {}).items()}
         self.ignored = {form: set(i) for form, i in (ignored_intents or {}).items() if i}
@@ -121,7 +123,8 @@ class Interpreter:
     def unsure(self, text: str) -> bool:
         """Whether ``text`` names nothing the bot knows (no entity value; a number only where a
         word the examples put beside it stands), has a word of four letters or more the bot never
-        saw, and its nearest NLU example is farther than ``[rules] fallback``: "do they take
+        saw and no word of an everyday class (word_classes.py), and its nearest NLU example
+        (slips read back) is farther than ``[rules] fallback``: "do they take
         credit cards?" to a bot that books tables."""
         if not self.fallback or text == "<SILENCE>" or not self.matcher.names:
             return False
@@ -134,6 +137,10 @@ class Interpreter:
                 return False
         if self.knows is not None and all(self.knows(t) for t in tokens if t.isalpha() and len(t) >= 4):
             return False  # every word known: the model has read messages like it
+        if classes(tokens):
+            return False  # a word of an everyday class (hey, thanks, great, no...) says what it is
+        if self.spell is not None:  # "htanks a million" is as near as "thanks a million"
+            text = " ".join(self.spell(t) for t in tokens)
         nearest = self.matcher._nearest(text)
         return not nearest or nearest[0][0] < self.fallback
 

@@ -107,6 +107,8 @@ def intent_rule(
             continue
         if rule["before"] and before[-len(rule["before"]) :] != rule["before"]:
             continue
+        if rule.get("memo") and before and before[-1] in rule["actions"]:
+            continue  # a story memoized: not again as the answer to its own question
         if "active_loop" not in state and active_loop is not None:
             continue  # a form waits for its answer: only a rule that says so interrupts it
         if not holds(state, slots, active_loop):
@@ -188,3 +190,46 @@ def follow_up(rules: list[dict], taken: list[str], slots: dict[str, str], active
                 best, best_len = nxt, j
             break
     return best
+
+
+def memoized_intent_rules(stories: list[Story], rules: list[dict]) -> list[dict]:
+    """Intent rules the stories imply while a form is on, as Rasa's MemoizationPolicy remembers
+    them: where every story that has ``intent`` said while ``form`` is active goes on with the
+    same response (formbot's ``stop`` mid-form: ``utter_ask_continue``, in both its stories), and
+    no rule of the project already says what follows ``intent`` there. The bot then says it for a
+    message whose intent is certain, whatever the model would have made of the words."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for story in stories:
+        if story.rule:
+            continue
+        loop = None
+        steps = story.steps
+        for k, step in enumerate(steps):
+            if step.kind == "active_loop":
+                loop = step.name or None
+            elif step.kind == "intent" and loop is not None and step.name:
+                nxt = next((s for s in steps[k + 1 :] if s.kind != "slot_was_set"), None)
+                key = (step.name, loop)
+                seen.setdefault(key, set()).add(nxt.name if nxt is not None and nxt.kind == "action" else "")
+                where.setdefault(key, story.at)
+    covered = {(r["intent"], r["states"][0].get("active_loop")) for r in rules}
+    out = []
+    for (intent, loop), after in sorted(seen.items()):
+        (action,) = after if len(after) == 1 else ("",)
+        if not action.startswith("utter_") or (intent, loop) in covered:
+            continue
+        out.append(
+            {
+                "name": f"memoized: {intent} while {loop}",
+                "at": where[intent, loop],
+                "actions": [action],
+                "states": [{"slots": {}, "active_loop": loop}, {"slots": {}, "active_loop": loop}],
+                "wait": True,
+                "intent": intent,
+                "before": [],
+                "start": False,
+                "memo": True,  # not right after its own response: "stop" to "Do you want to continue?"
+            }
+        )
+    return out

@@ -12,7 +12,7 @@ from memchat.project.generate import Generator
 from memchat.project.intents import IntentMatcher
 from memchat.project.interpreter import Interpreter
 from memchat.project.numbers import entity_cues, number_cues
-from memchat.project.rules import compile_intent_rules, compile_rules
+from memchat.project.rules import compile_intent_rules, compile_rules, memoized_intent_rules
 from memchat.project.spec import LISTEN, TEMPLATE_SLOT, BotSpec, payload_words
 
 SAMPLES = 50  # training dialogues per story or rule ([generate] samples)
@@ -95,6 +95,7 @@ def read_project(folder, seed: int, given: dict, domain: str | None = None):
 def bot_spec(project: Project) -> BotSpec:
     d = project.domain
     intent_rules = compile_intent_rules(project.data.stories)
+    intent_rules += memoized_intent_rules(project.data.stories, intent_rules)
     kb = None
     if project.kb:
         k = project.kb

@@ -223,7 +223,7 @@ SPEC_SHAPES = {
     "quiet_slots": [str],
     "kb": (None, {"rows": [{str: str}], "name": str, "rank": (str, None), "search": str, "suggest": (str, None)}),
     "rules": [_RULE],
-    "intent_rules": [{**_RULE, "intent": str, "before": [str], "start": bool}],
+    "intent_rules": [{**_RULE, "intent": str, "before": [str], "start": bool, "memo?": bool}],
     "value_cues": {str: {"before": [str], "after": [str]}},
     "form_resumes": [str],
     "form_waits": [str],
