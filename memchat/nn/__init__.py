@@ -1,4 +1,4 @@
-"""The network and what feeds it: the featurizer (words, entities, match and context features),
+"""The network and what feeds it: the featurizer (words, entities, word classes, match and context features),
 the MemN2N model (``model.py``, torch only) and its config, batches and the training loop
 (torch), the live ranker (numpy: serving needs no torch), bundles on disk (safetensors), scores.
 It imports only the shared types below it (``memchat.dialogs``, ``memchat.errors``,

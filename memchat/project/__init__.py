@@ -3,11 +3,13 @@
     PROJECT/domain.yml (or domain/)   intents, entities, slots, responses, actions, forms
     PROJECT/data/**/*.yml             NLU examples, synonyms, lookups; stories; rules
     PROJECT/tests/*.yml               test stories, with the user's text (``memchat test``)
-    PROJECT/config.toml               memchat's settings: [train], [generate], [kb], [rules]
+    PROJECT/config.toml               memchat's settings: [train], [generate], [kb], [rules], [acts]
     PROJECT/*.csv                     a knowledge base the bot searches, named in config.toml [kb]
 
-Rasa's ``config.yml`` (pipeline and policies), ``endpoints.yml`` and ``credentials.yml`` are not
-read: memchat says so once, in a note. Every error names ``file:line`` and what was expected.
+Of Rasa's ``config.yml`` only Duckling's dimensions are read (its pipeline and policies are not:
+memchat says so once, in a note); of ``endpoints.yml`` the action server's URL. Every error names
+``file:line`` and what was expected. ``acts.txt`` is memchat's own: how people say the common
+things (``acts.py``), joined to the intents that are those acts.
 """
 
 # Nothing is imported here: a server answering from a bundle imports the runtime modules
