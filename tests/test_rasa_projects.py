@@ -72,7 +72,7 @@ def test_sara_trains_from_its_migrated_domain_and_passes_its_test_stories(bundle
     bundle = bundles("sara", "domain_migrated.yml")
     assert time.perf_counter() - started < 300  # Rasa 3.6: 736 s with reduced epochs (figure in docs/benchmarks.md)
     e2e = score(bundle, "sara", "domain_migrated.yml", None, True, tmp_path / "e2e.db")
-    assert len(e2e.results) == 25 and sum(r.right for r in e2e.results) >= 16, e2e.confusions()
+    assert len(e2e.results) == 25 and sum(r.right for r in e2e.results) >= 18, e2e.confusions()  # Rasa: 18
     assert e2e.action_accuracy >= 0.9
 
 
