@@ -137,3 +137,14 @@ def test_a_payload_says_the_entities_its_template_lacks():
 )
 def test_a_value_said_in_a_negation_is_not_taken(default_reader, text, cuisine):
     assert default_reader.slots_from_text(text).get("cuisine") == cuisine
+
+
+def test_parse_data_has_the_intents_confidence_ranking_and_entities(default_reader):
+    parse = default_reader.parse("a table for 12 people, thai please")
+    assert parse["intent"]["name"] == parse["intent_ranking"][0]["name"]
+    assert 0 < parse["intent"]["confidence"] <= 1  # the nearest example's cosine, not a made-up 1.0
+    confidences = [r["confidence"] for r in parse["intent_ranking"]]
+    assert confidences == sorted(confidences, reverse=True) and len(confidences) > 1
+    assert {"entity": "people", "value": "12"} in parse["entities"]
+    assert {"entity": "cuisine", "value": "thai"} in parse["entities"]
+    assert default_reader.parse("rated 6 out of 10")["entities"] == []

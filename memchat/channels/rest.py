@@ -157,8 +157,8 @@ def tracker(request: Request) -> Response:
     slots, active = (
         conversation_state(((e.speaker, e.text) for e in events), spec.initial_slots) if spec else ({}, None)
     )
-    intent_of = manager.interpreter.matcher.intent if manager.interpreter is not None else None
-    return JSONResponse(rasa_tracker(conversation_id, events, spec, slots, active, intent_of))
+    parse_of = manager.interpreter.parse if manager.interpreter is not None else None
+    return JSONResponse(rasa_tracker(conversation_id, events, spec, slots, active, parse_of))
 
 
 def status(request: Request) -> Response:

@@ -54,8 +54,8 @@ def domain_json(spec) -> dict:
 
 def tracker_of(dm, turn: TurnState, events: list[Event], active_loop: str | None) -> dict:
     """The turn's conversation as Rasa's tracker, with ``events`` (memchat's) and ``active_loop``."""
-    intent_of = dm.interpreter.matcher.intent if dm.interpreter is not None else None
-    return rasa_tracker(turn.conversation_id, events, dm.spec, turn.tracker.slots, active_loop, intent_of)
+    parse_of = dm.interpreter.parse if dm.interpreter is not None else None
+    return rasa_tracker(turn.conversation_id, events, dm.spec, turn.tracker.slots, active_loop, parse_of)
 
 
 def call(dm, turn: TurnState, action: str, tracker: dict | None = None) -> dict | None:

@@ -35,8 +35,9 @@ def typed(value: str | None, kind: str | None):
     return value
 
 
-def rasa_events(events: list[Event], spec: BotSpec | None, intent_of=None) -> list[dict]:
-    """Rasa's events for memchat's stored ones; ``intent_of(text)``: a user message's intent."""
+def rasa_events(events: list[Event], spec: BotSpec | None, parse_of=None) -> list[dict]:
+    """Rasa's events for memchat's stored ones; ``parse_of(text)``: a user message's intent,
+    its confidence, the ranking of intents and the entities (``Interpreter.parse``)."""
     out: list[dict] = []
     types = spec.slot_types if spec else {}
     for e in events:
@@ -45,8 +46,13 @@ def rasa_events(events: list[Event], spec: BotSpec | None, intent_of=None) -> li
             if data.get("implicit") or e.text == SILENCE:
                 continue
             text = data.get("original", e.text)
-            intent = intent_of(e.text) if intent_of else None
-            parse = {"text": text, "intent": {"name": intent, "confidence": 1.0 if intent else 0.0}, "entities": []}
+            given = spec.payload(text) if spec is not None else None  # a button's: its intent, for sure
+            if given is not None:
+                entities = [{"entity": k, "value": v} for k, v in given[1].items()]
+                parse = {"intent": {"name": given[0], "confidence": 1.0}, "entities": entities}
+            else:
+                parse = parse_of(e.text) if parse_of else {"intent": {"name": None, "confidence": 0.0}, "entities": []}
+            parse = {"text": text, **parse}
             metadata = data.get("metadata") or {}
             out.append({"event": "user", "text": text, "parse_data": parse, "metadata": metadata, **at})
             if data.get("message_id"):
@@ -75,11 +81,11 @@ def rasa_tracker(
     spec: BotSpec | None,
     slots: dict[str, str] | None = None,
     active_loop: str | None = None,
-    intent_of=None,
+    parse_of=None,
 ) -> dict:
     """Rasa's tracker of a conversation: its events (``rasa_events``), slots, latest message
     (the last the user typed, never an implicit silence) and active form."""
-    rasa = rasa_events(events, spec, intent_of)
+    rasa = rasa_events(events, spec, parse_of)
     latest = next((e for e in reversed(rasa) if e["event"] == "user"), None)
     action = next((e["name"] for e in reversed(rasa) if e["event"] == "action"), None)
     types = spec.slot_types if spec else {}

@@ -61,6 +61,37 @@ class Interpreter:
         words = self.table.words_of
         return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
 
+    def _found(self, text: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The entities of ``text`` (entity -> value), and the numbers said with no cue beside
+        them (``loose``: for the slot asked for only). "for 12 people" is a party size; "rated 6"
+        is not."""
+        found = self._affirmed(text)
+        loose: dict[str, str] = {}
+        for entity, cues in self.number_entities.items():
+            found.pop(entity, None)
+            for value, cued in self._numbers(text, entity, cues):
+                if cued and entity not in found:
+                    found[entity] = value
+                elif not cued and entity not in loose:
+                    loose[entity] = value
+        return found, loose
+
+    def parse(self, text: str, ranking: int = 10) -> dict:
+        """Rasa's ``parse_data`` of a message: its intent (the nearest NLU example's, with that
+        example's cosine as the confidence), the ``ranking`` nearest intents, and its entities.
+        The confidence is memchat's 3-gram cosine, not a probability: the intents' do not sum to 1."""
+        nearest = self.matcher._nearest(text)[:ranking] if self.matcher.names else []
+        intent = (
+            {"name": nearest[0][1], "confidence": round(nearest[0][0], 4)}
+            if nearest
+            else {"name": None, "confidence": 0.0}
+        )
+        return {
+            "intent": intent,
+            "intent_ranking": [{"name": n, "confidence": round(c, 4)} for c, n in nearest],
+            "entities": [{"entity": e, "value": v} for e, v in self._found(text)[0].items()],
+        }
+
     def _affirmed(self, text: str) -> dict[str, str]:
         """entity -> its value in ``text``: the last one said outside a negation's scope ("make
         that chinese, not mexican" and "chinese instead of mexican" are chinese; "change it to
@@ -178,16 +209,7 @@ class Interpreter:
             intent = intent if intent is not None else (self.matcher.intent(text) or "")
             if intent.split("/")[0] in self.ignored[active_loop]:
                 return {}
-        found = dict(given) if given is not None else self._affirmed(text)
-        loose: dict[str, str] = {}  # Duckling-like numbers with no cue beside them: for the asked slot only
-        if given is None:
-            for entity, cues in self.number_entities.items():  # "for 12 people" is one; "rated 6" is not
-                found.pop(entity, None)
-                for value, cued in self._numbers(text, entity, cues):
-                    if cued and entity not in found:
-                        found[entity] = value
-                    elif not cued and entity not in loose:
-                        loose[entity] = value
+        found, loose = (dict(given), {}) if given is not None else self._found(text)
         if given is None and self.duckling:
             for entity, value, cued in find_duckling(text, self.duckling, self.number_cues):
                 if entity in found or entity in loose:
