@@ -47,10 +47,11 @@ def execute_action(store, conversation_id, action, tracker):
 
 # ---- a bot project's knowledge base: a table in its bundle, searched by the slots the user gave ----
 def _filters(kb: dict, tracker) -> dict[str, str]:
-    """The columns to match: those named like a slot the user's words fill (from an entity), when set."""
+    """The columns to match: those named like a slot the user's words fill (from an entity), when
+    set to a value ("any": the user has no preference)."""
     fills = tracker.spec.slot_entities
     columns = {c for c in kb["rows"][0] if fills.get(c)} if kb["rows"] else set()
-    return {c: v for c in sorted(columns) if (v := tracker.slots.get(c)) not in (None, "", "null")}
+    return {c: v for c in sorted(columns) if (v := tracker.slots.get(c)) not in (None, "", "null", "any")}
 
 
 def _matching(kb: dict, tracker) -> list[dict]:

@@ -231,3 +231,17 @@ def test_numbers_in_context_and_the_fallback_when_unsure(default_bot):
     assert default_bot.respond("n12", "do they take credit cards?") == ["Sorry, I didn't get that."]
     said = default_bot.respond("n12", "10/10, nice. yes please")
     assert said[-1].startswith("Done: a table for 12 at")  # the 10 of 10/10 is no party size
+
+
+def test_no_preference_searches_any_price(default_bot):
+    default_bot.respond("np", "thai in paris for 4")
+    said = default_bot.respond("np", "don't care really")
+    assert said[0] == "Let me look for any thai restaurants in paris for 4."  # the price left out of the search
+    assert said[1].startswith("What do you think of")
+
+
+def test_no_suggestion_before_a_search(default_bot):
+    manager = _preferring(default_bot, "action_suggest_restaurant")  # the model would suggest at once
+    replies = manager.respond("ns", "i want to go out for a meal")
+    assert "action_suggest_restaurant" not in [r.text for r in replies]
+    assert not any(e.text.startswith("slot restaurant") for e in default_bot.history("ns"))

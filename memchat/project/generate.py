@@ -83,7 +83,7 @@ class Generator:
         if self.trial:  # a prefix, cut at a random point: what it drew may be thrown away
             return self.rng.choice(items)
         own, banked = _split(items)
-        if own and banked:  # the author's examples and the banks' wordings in turn (acts.py)
+        if own and banked and key[0] != "answer":  # an intent's own examples and its bank's in turn (acts.py)
             turn = self.decks.setdefault((key, "turn"), [0])
             turn[0] += 1
             key, items = ((key, "banked"), banked) if turn[0] % 2 == 0 else ((key, "own"), own)

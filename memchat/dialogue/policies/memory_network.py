@@ -12,12 +12,16 @@ from memchat.project.spec import LISTEN
 
 def sayable(at: Decision, c: str) -> bool:
     """Whether ``c`` may be said now: not a repeat, its slots set, not said already this turn,
-    and not a "that was the last one" with no suggestion looked for."""
+    not a "that was the last one" with no suggestion looked for, and not the knowledge base's
+    suggestion before it was searched."""
     spec, turn = at.dm.spec, at.turn
     if c in at.again or not spec.renderable(c, turn.tracker.slots):
         return False
     if c in turn.taken and spec.kind(c) == "response":
         return False  # said already in this turn: a turn going round in a circle
+    kb = spec.kb
+    if kb and c == kb.get("suggest") and not any(e.text == kb["search"] for e in turn.tracker.events):
+        return False  # a suggestion before any search: the best row of the whole table, for nobody's request
     # "That was the last one I know of", with no suggestion looked for
     return spec.action_results.get(c, turn.previous) == turn.previous
 
