@@ -245,3 +245,42 @@ def test_no_suggestion_before_a_search(default_bot):
     replies = manager.respond("ns", "i want to go out for a meal")
     assert "action_suggest_restaurant" not in [r.text for r in replies]
     assert not any(e.text.startswith("slot restaurant") for e in default_bot.history("ns"))
+
+
+def test_the_issues_misreadings_get_fitting_replies_over_rest(default_bot):
+    """Issue 31's list, in everyday words, over Rasa's REST channel (seed 0's bundle)."""
+    from starlette.testclient import TestClient
+
+    from memchat.channels.rest import ServerSettings, create_app
+
+    http = TestClient(create_app(ServerSettings(), default_bot))
+
+    def say(sender, text):
+        r = http.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+        assert r.status_code == 200
+        return [m["text"] for m in r.json()]
+
+    say("i1", "hi, italian food in rome please, cheap")
+    assert say("i1", "twelve")[0] == "Let me look for cheap italian restaurants in rome for 12."  # over 10
+    first = say("i2", "book a table for 2, chinese in berlin, expensive")[-1]
+    second = say("i2", "nah not keen")  # unsure is not goodbye: the next one
+    assert second[-1].startswith("What do you think of") and second[-1] != first
+    name = re.match(r"What do you think of (.+)\? It is", first).group(1)
+    assert say("i2", "No, the first one was better. Please book it.") == [
+        f"Done: a table for 2 at {name}. Anything else I can do for you?"
+    ]  # the first, not the latest
+    say("i3", "thai in paris for 4")
+    assert say("i3", "don't care really")[0] == "Let me look for any thai restaurants in paris for 4."
+    say("i4", "i want indian in london for 2, moderate")
+    assert say("i4", "do they take credit cards?") == ["Sorry, I didn't get that."]
+    assert say("i4", "can they do a birthday cake?") == ["Sorry, I didn't get that."]
+    assert say("i4", "please cancel the booking")[0].startswith("I have cancelled the table at")
+    say("i5", "we are 5, spanish in berlin, cheap")
+    moved = say("i5", "Oh dear, I have just realised we will be in Lisbon that week, not Berlin.")
+    assert moved[0] == "Let me look for cheap spanish restaurants in lisbon for 5."
+    suggested = say("i6", "mexican in madrid for 3, moderate")[-1]
+    rated = re.match(r"What do you think of (.+)\? It is rated (\d+)", suggested)
+    assert say("i6", "surprise me")[0].startswith(f"Done: a table for 3 at {rated.group(1)}")  # the best rated
+    assert say("i6", "what's the rating of the first one again?") == [
+        f"{rated.group(1)} is rated {rated.group(2)} out of 10."
+    ]
