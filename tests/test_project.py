@@ -598,10 +598,10 @@ def test_the_nearest_example_of_each_intent_is_the_cosine_of_their_3_gram_counts
             for example in (grams(t) for t in texts if t):
                 if said.keys() & example.keys():
                     expected[intent] = max(expected.get(intent, 0.0), cosine(said, example))
-        got = m._nearest(text)
+        got = m.nearest(text)
         assert [i for _, i in got] == sorted(expected, key=lambda i: -expected[i]) and got, text
         assert all(abs(c - expected[i]) < 1e-12 for c, i in got), text
-    assert len(m._nearest("hello thanks")) == 2 and m._nearest("xyz") == [] and m.certain("thanks a lot") == "thank"
+    assert len(m.nearest("hello thanks")) == 2 and m.nearest("xyz") == [] and m.certain("thanks a lot") == "thank"
 
 
 def test_a_bundle_keeps_the_intent_matcher_s_table_and_a_start_reads_it(pizzeria_bundle, tmp_path):
@@ -626,7 +626,7 @@ def test_a_bundle_keeps_the_intent_matcher_s_table_and_a_start_reads_it(pizzeria
     for name in ("example", "count", "at", "norms"):
         assert np.array_equal(getattr(kept, name), getattr(made, name)), name
     said = ["two large pizzas please", "thanks a lot", "what time do you open", "hello there", "no"]
-    assert [kept._nearest(t) for t in said] == [made._nearest(t) for t in said]
+    assert [kept.nearest(t) for t in said] == [made.nearest(t) for t in said]
     bot.close()
 
     def copy_with(index):
@@ -640,7 +640,7 @@ def test_a_bundle_keeps_the_intent_matcher_s_table_and_a_start_reads_it(pizzeria
         return folder
 
     older = Bot.load(copy_with(None), db=str(tmp_path / "b.db"))  # made before bundles kept it
-    assert [older.manager.interpreter.matcher._nearest(t) for t in said] == [made._nearest(t) for t in said]
+    assert [older.manager.interpreter.matcher.nearest(t) for t in said] == [made.nearest(t) for t in said]
     older.close()
     index = meta["bot"]["intent_index"]
     for damage, said_wrong in [

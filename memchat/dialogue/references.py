@@ -10,7 +10,6 @@ answers for it.
 from __future__ import annotations
 
 from collections import Counter
-from functools import cache
 
 from memchat.dialogs import BOT, KB
 from memchat.nn.entities import tokenize
@@ -54,29 +53,50 @@ def suggested(history, kb: dict) -> list[str]:
     return out
 
 
-@cache
-def _common(names: tuple[str, ...]) -> frozenset[str]:
-    """The words many rows' names share ("house", "bar", "the"): a mention of one names no row."""
-    counts = Counter(w for n in names for w in set(tokenize(n)))
-    return frozenset(w for w, c in counts.items() if c > max(2, len(names) // 50))
+class _Names:
+    """A table's row names, indexed once per loaded bundle: a turn looks up the words it has,
+    never every row (a table of 100,000 restaurants is read at the first mention, not each turn)."""
+
+    def __init__(self, rows: list[dict], name: str):
+        self.rows = {r[name].lower(): r for r in rows}
+        self.spaced = {n: f" {' '.join(tokenize(n))} " for n in self.rows}  # as ``said`` is written
+        counts = Counter(w for n in self.rows for w in set(tokenize(n)))
+        # the words many rows' names share ("house", "bar", "the"): a mention of one names no row
+        self.common = frozenset(w for w, c in counts.items() if c > max(2, len(self.rows) // 50))
+        self.by_first: dict[str, list[str]] = {}  # a name's first word -> the names it starts
+        for n, spaced in self.spaced.items():
+            if len(n) > 3:
+                self.by_first.setdefault(spaced.split()[0], []).append(n)
+
+
+_indexes: dict[int, tuple[dict, _Names]] = {}  # id(kb) -> (kb, its index): kb kept so the id stays its
+
+
+def _names(kb: dict) -> _Names:
+    known = _indexes.get(id(kb))
+    if known is None or known[0] is not kb:
+        if len(_indexes) >= 16:  # a process serves one bot or a few; tests load many
+            _indexes.clear()
+        known = _indexes[id(kb)] = (kb, _Names(kb["rows"], kb["name"]))
+    return known[1]
 
 
 def referenced(text: str, history, kb: dict) -> dict | None:
     """The row of ``kb`` that ``text`` points at, or None: a suggested row named in full or by a
     word of its name no other suggestion has; an ordinal of the suggestions ("the first one");
     or any row named in full."""
-    rows, name = kb["rows"], kb["name"]
-    if not rows:
+    if not kb["rows"]:
         return None
-    by_name = {r[name].lower(): r for r in rows}
+    index = _names(kb)
+    by_name = index.rows
     tokens = tokenize(text)
     said = f" {' '.join(tokens)} "
     names = [n.lower() for n in suggested(history, kb)]
-    whole = [n for n in names if f" {' '.join(tokenize(n))} " in said]
+    spaced = {n: index.spaced.get(n) or f" {' '.join(tokenize(n))} " for n in names}
+    whole = [n for n in names if spaced[n] in said]
     if len(whole) == 1:
         return by_name.get(whole[0])
-    common = _common(tuple(by_name))
-    words = {n: set(tokenize(n)) - common for n in names}
+    words = {n: set(spaced[n].split()) - index.common for n in names}
     own = {n: words[n] - set().union(*(words[m] for m in names if m != n)) for n in names}  # its name's alone
     hits = [n for n in names if own[n] & set(tokens)]
     if len(hits) == 1:
@@ -87,8 +107,8 @@ def referenced(text: str, history, kb: dict) -> dict | None:
             i = ORDINALS[t]
             if -len(names) <= i < len(names):
                 return by_name.get(names[i])
-    anywhere = [n for n in by_name if len(n) > 3 and f" {' '.join(tokenize(n))} " in said]
-    return by_name[anywhere[0]] if len(anywhere) == 1 else None
+    anywhere = {n for t in set(tokens) for n in index.by_first.get(t, ()) if index.spaced[n] in said}
+    return by_name[anywhere.pop()] if len(anywhere) == 1 else None
 
 
 def pointed_at(spec, text: str, history, slots: dict) -> dict[str, str]:

@@ -60,18 +60,11 @@ WORDS = tuple(class_word(n) for n in _LISTS)  # every class word, for a vocabula
 
 def classes(tokens: Sequence[str]) -> list[str]:
     """The class words of ``tokens`` (``tokenize``'s), polarity flipped in a negation's scope."""
-    out, scope = [], 0
-    for t in tokens:
-        if t in _STOPS:
-            scope = 0
-            continue
-        negated = scope > 0
-        scope = max(scope - 1, 0)
-        for name in CLASSES.get(t, ()):
-            out.append(class_word(FLIP.get(name, name) if negated else name))
-        if t in NEGATORS or t.endswith("n't"):
-            scope = SCOPE
-    return out
+    return [
+        class_word(FLIP.get(name, name) if no else name)
+        for t, no in zip(tokens, negated(tokens))
+        for name in CLASSES.get(t, ())
+    ]
 
 
 def negated(tokens: Sequence[str]) -> list[bool]:

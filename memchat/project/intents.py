@@ -130,7 +130,7 @@ class IntentMatcher:
         marked = f" {' '.join(tokens)} "
         return Counter([marked[i : i + 3] for i in range(len(marked) - 2)])
 
-    def _nearest(self, text: str) -> list[tuple[float, str]]:
+    def nearest(self, text: str) -> list[tuple[float, str]]:
         """(cosine, intent) of the nearest example of each intent sharing a 3-gram with ``text``,
         nearest first."""
         counted, rows, ns = self._grams(text), [], []
@@ -148,7 +148,7 @@ class IntentMatcher:
         return sorted(((c, name) for c, name in zip(best, self.names) if c >= 0), reverse=True)
 
     def intent(self, text: str) -> str | None:
-        nearest = self._nearest(text)
+        nearest = self.nearest(text)
         return nearest[0][1] if nearest else None
 
     def certain(self, text: str) -> str | None:
@@ -156,7 +156,7 @@ class IntentMatcher:
         ``sure`` or more, and ``margin`` nearer than any other intent's; else None. (Chosen on
         the default bot's test stories, whose wording its NLU does not have: every message above
         both is read right; the two read wrong are within 0.06 of another intent.)"""
-        nearest = self._nearest(text)
+        nearest = self.nearest(text)
         if not nearest or nearest[0][0] < self.sure:
             return None
         if len(nearest) > 1 and nearest[0][0] - nearest[1][0] < self.margin:

@@ -56,11 +56,6 @@ class Interpreter:
         for alias, word in table.aliases.items():
             self.aliases_of.setdefault(word, []).append(alias)
 
-    def entities(self, text: str) -> list[tuple[str, str]]:
-        """(entity, value) of each entity said in ``text``, in order; values as the table has them."""
-        words = self.table.words_of
-        return [(self.table.types[self.table.type_of[i]], words[i]) for i, _, _ in self.table.spans(tokenize(text))]
-
     def _found(self, text: str) -> tuple[dict[str, str], dict[str, str]]:
         """The entities of ``text`` (entity -> value), and the numbers said with no cue beside
         them (``loose``: for the slot asked for only). "for 12 people" is a party size; "rated 6"
@@ -80,7 +75,7 @@ class Interpreter:
         """Rasa's ``parse_data`` of a message: its intent (the nearest NLU example's, with that
         example's cosine as the confidence), the ``ranking`` nearest intents, and its entities.
         The confidence is memchat's 3-gram cosine, not a probability: the intents' do not sum to 1."""
-        nearest = self.matcher._nearest(text)[:ranking] if self.matcher.names else []
+        nearest = self.matcher.nearest(text)[:ranking] if self.matcher.names else []
         intent = (
             {"name": nearest[0][1], "confidence": round(nearest[0][0], 4)}
             if nearest
@@ -172,7 +167,7 @@ class Interpreter:
             return False  # a word of an everyday class (hey, thanks, great, no...) says what it is
         if self.spell is not None:  # "htanks a million" is as near as "thanks a million"
             text = " ".join(self.spell(t) for t in tokens)
-        nearest = self.matcher._nearest(text)
+        nearest = self.matcher.nearest(text)
         return not nearest or nearest[0][0] < self.fallback
 
     def unheard(self, text: str) -> bool:
